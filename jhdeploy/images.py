@@ -1,0 +1,68 @@
+"""The images we build, in build order, and the `docker build` command for each.
+
+This is the one description of the image hierarchy: tasks.py, the tests and the
+README all read LAYERS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jhdeploy.settings import Settings
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str  # as printed and as used in resume hints
+    task: str  # the invoke task that builds this layer alone
+    dockerfile: str
+    tag_key: str  # the setting that names the image built here
+    parent_key: str  # the setting that names its FROM image
+    arg_keys: tuple[str, ...] = ()  # settings passed as build args
+    help: str = ""
+
+
+LAYERS: tuple[Layer, ...] = (
+    Layer("hub", "hub-image", "dockerfiles/Dockerfile.jupyterhub", "LOCAL_HUB_IMAGE",
+          "JUPYTERHUB_BASE_IMAGE", ("JUPYTERHUB_VERSION", "DOCKERSPAWNER_VERSION"),
+          "JupyterHub with DockerSpawner"),
+    Layer("notebook_base", "notebook-base", "dockerfiles/Dockerfile.notebook_base", "LOCAL_NOTEBOOK_BASE",
+          "DOCKER_NOTEBOOK_BASE", ("DOCKER_NOTEBOOK_DIR",),
+          "system packages and the notebook directory"),
+    Layer("notebook_body", "notebook-body", "dockerfiles/Dockerfile.notebook_body", "LOCAL_NOTEBOOK_BODY",
+          "LOCAL_NOTEBOOK_BASE", ("JUPYTERHUB_VERSION", "JUPYTERLAB_VERSION"),
+          "the Python environment (the slow, network-bound layer)"),
+    Layer("notebook_image", "notebook-image", "dockerfiles/Dockerfile.notebook_image", "LOCAL_NOTEBOOK_IMAGE",
+          "LOCAL_NOTEBOOK_BODY", (),
+          "server settings and health check (fast)"),
+)
+BY_NAME = {layer.name: layer for layer in LAYERS}
+
+
+def below(layer: Layer) -> Layer | None:
+    """The layer whose image this one builds FROM, if we build it."""
+    return next((other for other in LAYERS if other.tag_key == layer.parent_key), None)
+
+
+def up_to(layer: Layer) -> list[Layer]:
+    """The layers below `layer`, bottom first, then `layer` itself."""
+    chain = [layer]
+    while (parent := below(chain[0])) is not None:
+        chain.insert(0, parent)
+    return chain
+
+
+def build_args(layer: Layer, s: Settings) -> dict[str, str]:
+    args = {"BASE_IMAGE": s[layer.parent_key]}
+    args.update({key: s[key] for key in layer.arg_keys})
+    return args
+
+
+def build_command(layer: Layer, s: Settings, no_cache: bool = False) -> list[str]:
+    """`docker build` for one layer; the build context is the repository root."""
+    command = ["docker", "build", "--file", layer.dockerfile, "--tag", s[layer.tag_key]]
+    for key, value in build_args(layer, s).items():
+        command += ["--build-arg", f"{key}={value}"]
+    if no_cache:
+        command.append("--no-cache")
+    return command + ["."]

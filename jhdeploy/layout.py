@@ -1,0 +1,23 @@
+"""Names shared by the host-side tasks, the Compose files and the hub."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+HUB_SERVICE = "jupyterhub"  # the Compose service, and the host name users connect to
+HUB_PORT = 8000  # the public (proxy) port inside the hub container
+HUB_API_PORT = 8081
+STACK_LABEL = "org.jhdeploy.stack"  # on every container the hub spawns
+
+# Files under secrets/ on the host; Compose mounts each at /run/secrets/<name>.
+SECRET_FILES = {
+    "proxy_token": "proxy_token",
+    "cookie_secret": "cookie_secret",
+    "postgres_password": "postgres_password",
+    "ssl_cert": "jupyterhub.crt",
+    "ssl_key": "jupyterhub.key",
+}
+
+
+def container_secret(name: str) -> PurePosixPath:
+    return PurePosixPath("/run/secrets") / name

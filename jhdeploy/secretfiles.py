@@ -1,0 +1,43 @@
+"""Generated secrets under `secrets/`: directory 0700, files 0600, never overwritten."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+# name -> generator; hex keeps every consumer happy (JupyterHub wants hex cookie secrets).
+GENERATED = {
+    "proxy_token": lambda: secrets.token_hex(32),
+    "cookie_secret": lambda: secrets.token_hex(32),
+    "postgres_password": lambda: secrets.token_urlsafe(32),
+}
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Create `path` with mode 0600 from the start, so it is never readable by others."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def ensure_dir(directory: Path) -> None:
+    directory.mkdir(mode=0o700, exist_ok=True)
+    directory.chmod(0o700)
+
+
+def ensure_secrets(directory: Path) -> list[str]:
+    """Create the missing secrets; return the names created."""
+    ensure_dir(directory)
+    created = []
+    for name, make in GENERATED.items():
+        path = directory / name
+        if not path.exists():
+            write_private(path, (make() + "\n").encode())
+            created.append(name)
+    return created
+
+
+def loose_permissions(directory: Path) -> list[Path]:
+    """Files under `directory` that others may read or write."""
+    return [p for p in sorted(directory.iterdir()) if p.is_file() and p.stat().st_mode & 0o077]

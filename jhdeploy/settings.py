@@ -1,0 +1,243 @@
+"""Every `.env` key: its default, what it allows, and what it is for.
+
+This table is the single definition. Validation, `.env-template` and the
+hub's configuration all read it; a unit test keeps the template in step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+
+class SettingsError(Exception):
+    """One or more `.env` values are not allowed; each line names the key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    section: str
+    help: str
+    kind: str = "text"  # a key of CHECKS below
+    choices: tuple[str, ...] = ()
+    optional: bool = False  # may be left empty
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
+_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*([a-z0-9.+-]*)$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
+_PYPI_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def _check_port(value: str) -> str | None:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        return "a port number from 1 to 65535"
+    return None
+
+
+def _check_hostname(value: str) -> str | None:
+    allowed = "a host name such as hub.example.org (letters, digits, dots, hyphens), or an IP address"
+    try:
+        ipaddress.ip_address(value)
+        return None
+    except ValueError:
+        pass
+    labels = value.rstrip(".").split(".")
+    if len(value) > 253 or not all(_LABEL.match(label) for label in labels):
+        return allowed
+    return None
+
+
+def _check_pattern(pattern: re.Pattern, allowed: str):
+    return lambda value: None if pattern.match(value) else allowed
+
+
+def _check_db_url(value: str) -> str | None:
+    if value == "sqlite" or "://" in value:
+        return None
+    return "'sqlite', or a full SQLAlchemy URL such as postgresql://user@host/db"
+
+
+def _check_path(value: str) -> str | None:
+    return None if value.startswith("/") else "an absolute path inside the container"
+
+
+CHECKS = {
+    "text": lambda value: None,
+    "port": _check_port,
+    "hostname": _check_hostname,
+    "project": _check_pattern(_NAME, "lowercase letters, digits, '-' and '_', starting with a letter or digit"),
+    "docker_name": _check_pattern(_DOCKER_NAME, "letters, digits, '_', '.' and '-', starting with a letter or digit"),
+    "image": _check_pattern(_IMAGE, "an image reference such as quay.io/org/name:tag (lowercase, no spaces)"),
+    "version": _check_pattern(_VERSION, "a version number such as 6.1.1"),
+    "db_url": _check_db_url,
+    "path": _check_path,
+}
+
+STACK = "Stack"
+TLS = "Web access and TLS"
+AUTH = "Authentication"
+HUB = "Hub"
+IMAGES = "Images and versions"
+SPAWNER = "User servers"
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("COMPOSE_PROJECT_NAME", "jupyterhub", STACK,
+            "Compose project name. Give each stack on one host its own name.", kind="project"),
+    Setting("DOCKER_NETWORK_NAME", "${COMPOSE_PROJECT_NAME}-network", STACK,
+            "Docker network shared by the hub and the user containers.", kind="docker_name"),
+    Setting("DATA_VOLUME_HOST", "${COMPOSE_PROJECT_NAME}-data", STACK,
+            "Docker volume that keeps the hub's database across stops and rebuilds.", kind="docker_name"),
+    Setting("DATA_VOLUME_CONTAINER", "/data", STACK,
+            "Where the data volume is mounted inside the hub.", kind="path"),
+
+    Setting("JUPYTERHUB_SSL", "use_ssl_ss", TLS,
+            "use_ssl_ss: the hub serves HTTPS with a generated self-signed certificate. "
+            "no_ssl: plain HTTP, for running behind a proxy of your own.",
+            choices=("use_ssl_ss", "no_ssl")),
+    Setting("JH_FQDN", "", TLS,
+            "The hub's public host name; added to the self-signed certificate. Empty: localhost.",
+            kind="hostname", optional=True),
+    Setting("JUPYTERHUB_HTTPS_PORT", "443", TLS,
+            "Host port for HTTPS (use_ssl_ss).", kind="port"),
+    Setting("JUPYTERHUB_HTTP_PORT", "8000", TLS,
+            "Host port for plain HTTP (no_ssl).", kind="port"),
+
+    Setting("JUPYTERHUB_AUTHENTICATOR", "dummy_authenticator", AUTH,
+            "How people log in. dummy_authenticator: any user in userlist, one shared password.",
+            choices=("dummy_authenticator",)),
+    Setting("DUMMY_AUTH_PASSWORD", "change-me-now", AUTH,
+            "The shared password of dummy_authenticator. Change it on anything but a laptop."),
+
+    Setting("JUPYTERHUB_DB_URL", "sqlite", HUB,
+            "Hub database: sqlite (a file on the data volume) or a full SQLAlchemy URL.", kind="db_url"),
+    Setting("JUPYTERHUB_LOG_LEVEL", "INFO", HUB,
+            "Hub log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+
+    Setting("JUPYTERHUB_VERSION", "6.1.1", IMAGES,
+            "JupyterHub version, in the hub and in the notebook image (they must match).", kind="version"),
+    Setting("DOCKERSPAWNER_VERSION", "14.0.0", IMAGES,
+            "DockerSpawner version in the hub image.", kind="version"),
+    Setting("JUPYTERLAB_VERSION", "4.6.6", IMAGES,
+            "JupyterLab version in the notebook image.", kind="version"),
+    Setting("JUPYTERHUB_BASE_IMAGE", "quay.io/jupyterhub/jupyterhub:${JUPYTERHUB_VERSION}", IMAGES,
+            "Base of the hub image. Point it at a mirror or a private registry if needed.", kind="image"),
+    Setting("LOCAL_HUB_IMAGE", "jupyterhub-hub:latest", IMAGES,
+            "Tag of the hub image that `invoke build` makes.", kind="image"),
+    Setting("DOCKER_NOTEBOOK_BASE", "quay.io/jupyter/minimal-notebook:lab-4.6.6", IMAGES,
+            "Base of the notebook image: a docker-stacks image or one with the same contract.", kind="image"),
+    Setting("LOCAL_NOTEBOOK_BASE", "jupyterhub-notebook-base:latest", IMAGES,
+            "Tag of the notebook's first layer (system packages).", kind="image"),
+    Setting("LOCAL_NOTEBOOK_BODY", "jupyterhub-notebook-body:latest", IMAGES,
+            "Tag of the notebook's second layer (the Python environment).", kind="image"),
+    Setting("LOCAL_NOTEBOOK_IMAGE", "jupyterhub-notebook:latest", IMAGES,
+            "Tag of the finished notebook image that users run.", kind="image"),
+
+    Setting("DOCKER_NOTEBOOK_DIR", "/home/jovyan/work", SPAWNER,
+            "Where each user's volume is mounted in the user's container.", kind="path"),
+    Setting("DOCKER_SPAWN_CMD", "start-singleuser.py", SPAWNER,
+            "Command that starts the single-user server in the notebook image."),
+    Setting("DOCKER_NOTEBOOK_PULL_POLICY", "ifnotpresent", SPAWNER,
+            "When the hub pulls the notebook image before a spawn.",
+            choices=("ifnotpresent", "always", "never", "skip")),
+)
+
+BY_NAME = {s.name: s for s in SETTINGS}
+SECRET_KEYS = frozenset({"DUMMY_AUTH_PASSWORD"})
+
+
+def _interpolate(value: str, known: dict[str, str]) -> str:
+    return Template(value).safe_substitute(known)
+
+
+def resolve(raw: dict[str, str | None]) -> tuple[dict[str, str], list[str]]:
+    """Fill in defaults and `${VAR}` references; return (values, unknown keys)."""
+    values: dict[str, str] = {}
+    for setting in SETTINGS:
+        value = raw.get(setting.name)
+        value = setting.default if value is None else value
+        values[setting.name] = _interpolate(value.strip(), values)
+    unknown = sorted(k for k in raw if k not in BY_NAME)
+    return values, unknown
+
+
+def problems(values: dict[str, str]) -> list[str]:
+    """Every rule that the values break, one sentence each."""
+    found = []
+    for setting in SETTINGS:
+        value = values[setting.name]
+        if value == "":
+            if not setting.optional:
+                found.append(f"{setting.name} is empty; it needs a value (default: {setting.default!r}).")
+            continue
+        if setting.choices and value not in setting.choices:
+            allowed = ", ".join(setting.choices)
+            found.append(f"{setting.name}={value!r} is not allowed; choose one of: {allowed}.")
+            continue
+        allowed = CHECKS[setting.kind](value)
+        if allowed:
+            found.append(f"{setting.name}={value!r} is not allowed; expected {allowed}.")
+    return found
+
+
+def read_env_file(path: Path) -> dict[str, str | None]:
+    """Read a `.env` file the way Compose does (python-dotenv, `${VAR}` expanded)."""
+    from dotenv import dotenv_values  # imported late: the hub imports this module too
+
+    return dict(dotenv_values(path, interpolate=True)) if path.exists() else {}
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: dict[str, str]
+    unknown: tuple[str, ...] = ()
+
+    def __getitem__(self, name: str) -> str:
+        return self.values[name]
+
+
+def from_mapping(raw: dict[str, str | None]) -> Settings:
+    """Validate raw `.env` values; raise SettingsError naming every bad key."""
+    values, unknown = resolve(raw)
+    found = problems(values)
+    if found:
+        raise SettingsError(found)
+    return Settings(values, tuple(unknown))
+
+
+def load(path: Path, overrides: dict[str, str] | None = None) -> Settings:
+    """Read, default and validate a `.env` file."""
+    raw = read_env_file(path)
+    raw.update(overrides or {})
+    return from_mapping(raw)
+
+
+def template_text() -> str:
+    """The text of `.env-template`, made from the table above."""
+    lines = [
+        "# jupyterhub-deploy settings. `invoke setup` copies this file to .env.",
+        "# Every key is optional: a missing key takes the default shown here.",
+        "# ${VAR} refers to another key, as in Compose.",
+    ]
+    section = None
+    for setting in SETTINGS:
+        if setting.section != section:
+            section = setting.section
+            lines += ["", f"## {section}"]
+        lines += textwrap.wrap(setting.help, width=78, initial_indent="# ", subsequent_indent="# ")
+        if setting.choices:
+            lines.append(f"# Allowed: {', '.join(setting.choices)}")
+        lines.append(f"{setting.name}={setting.default}")
+    return "\n".join(lines) + "\n"

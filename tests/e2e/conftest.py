@@ -1,0 +1,128 @@
+"""Fixtures for end-to-end tests: a real Docker Engine, stand-in base images, and
+a deployment directory laid out as a user's clone, driven through `invoke`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from hubclient import HubClient
+
+REPO = Path(__file__).resolve().parents[2]
+STANDINS = {
+    "JUPYTERHUB_BASE_IMAGE": "jhdeploy-standin/jupyterhub:6.1.1",
+    "DOCKER_NOTEBOOK_BASE": "jhdeploy-standin/minimal-notebook:latest",
+}
+# Fixed test tags: repeated runs reuse the build cache, and a developer's own
+# images (the default tags) are never overwritten.
+TEST_IMAGES = {
+    "LOCAL_HUB_IMAGE": "jhdtest-hub:latest",
+    "LOCAL_NOTEBOOK_BASE": "jhdtest-notebook-base:latest",
+    "LOCAL_NOTEBOOK_BODY": "jhdtest-notebook-body:latest",
+    "LOCAL_NOTEBOOK_IMAGE": "jhdtest-notebook:latest",
+}
+# What a user's clone holds; nothing of the developer's own .env or secrets.
+DEPLOY_FILES = ["tasks.py", "jhdeploy", "compose", "dockerfiles", "conf",
+                ".env-template", "userlist-template", ".dockerignore"]
+PASSWORD = "e2e-shared-password"
+USERLIST = "# test users\nalice admin\n\nbob\n"
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A reachable engine and the stand-in base images (built once, idempotently)."""
+    if docker("info", check=False).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but no Docker Engine answers; .ci/run must start dockerd.")
+        pytest.skip("no Docker Engine answers `docker info`")
+    subprocess.run(["bash", str(REPO / "tests/images/build-standins.sh")], check=True)
+
+
+class Deployment:
+    """A deployment directory and the `invoke` tasks run inside it."""
+
+    def __init__(self, root: Path, **env: str):
+        self.root = root
+        self.project = f"jhdtest{uuid.uuid4().hex[:6]}"
+        self.port = free_port()
+        for name in DEPLOY_FILES:
+            source = REPO / name
+            if source.is_dir():
+                shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, root / name)
+        (root / "userlist").write_text(USERLIST)
+        self.env = {
+            "COMPOSE_PROJECT_NAME": self.project,
+            "JUPYTERHUB_HTTPS_PORT": str(self.port),
+            "DUMMY_AUTH_PASSWORD": PASSWORD,
+            **STANDINS,
+            **TEST_IMAGES,
+            **env,
+        }
+        self.write_env()
+
+    def write_env(self) -> None:
+        (self.root / ".env").write_text("".join(f"{k}={v}\n" for k, v in self.env.items()))
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.port}/"
+
+    @property
+    def cert(self) -> Path:
+        return self.root / "secrets" / "jupyterhub.crt"
+
+    def invoke(self, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=self.root, capture_output=True, text=True, timeout=timeout,
+        )
+        # Shown by pytest when a test fails: what the user would have seen.
+        print(f"$ invoke {' '.join(args)}  (exit {result.returncode})\n{result.stdout}\n{result.stderr}")
+        if check:
+            assert result.returncode == 0, f"invoke {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def client(self) -> HubClient:
+        return HubClient(self.url, verify=str(self.cert))
+
+    def running_containers(self) -> list[str]:
+        names = []
+        for label in (f"com.docker.compose.project={self.project}", f"org.jhdeploy.stack={self.project}"):
+            names += docker("ps", "--quiet", "--filter", f"label={label}").stdout.split()
+        return names
+
+    def remove_everything(self) -> None:
+        """Test cleanup only: the stack, its user containers and its volumes."""
+        self.invoke("stop", check=False)
+        for label in (f"com.docker.compose.project={self.project}", f"org.jhdeploy.stack={self.project}"):
+            ids = docker("ps", "--all", "--quiet", "--filter", f"label={label}").stdout.split()
+            if ids:
+                docker("rm", "--force", *ids, check=False)
+        volumes = docker("volume", "ls", "--quiet", "--filter", f"name=^{self.project}-").stdout.split()
+        if volumes:
+            docker("volume", "rm", "--force", *volumes, check=False)
+
+
+@pytest.fixture(scope="module")
+def deployment(docker_engine, tmp_path_factory):
+    deployment = Deployment(tmp_path_factory.mktemp("deploy"))
+    yield deployment
+    deployment.remove_everything()

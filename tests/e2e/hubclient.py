@@ -1,0 +1,65 @@
+"""A browser-like JupyterHub client on `requests`: login form, spawn, server APIs."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+
+class HubClient:
+    def __init__(self, base_url: str, verify):
+        self.base = base_url.rstrip("/")
+        self.session = requests.Session()
+        # Passed on every request: a session-level `verify` loses to REQUESTS_CA_BUNDLE.
+        self.verify = verify
+
+    def request(self, method: str, url: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, url, verify=self.verify, **kwargs)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.request("GET", self.base + path, **kwargs)
+
+    def _xsrf(self, path: str = "/hub/") -> str:
+        for cookie in self.session.cookies:
+            if cookie.name == "_xsrf" and path.startswith(cookie.path or "/"):
+                return cookie.value
+        return ""
+
+    def login(self, username: str, password: str) -> requests.Response:
+        """Submit the real login form, following redirects as a browser does."""
+        self.get("/hub/login")
+        form = {"username": username, "password": password, "_xsrf": self._xsrf("/hub/")}
+        return self.request("POST", self.base + "/hub/login", data=form)
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call the hub's REST API with the login cookie (and its XSRF token)."""
+        headers = {"X-XSRFToken": self._xsrf("/hub/")}
+        return self.request(method, self.base + "/hub/api" + path, headers=headers, **kwargs)
+
+    def spawn(self, username: str, timeout: float = 120) -> dict:
+        """Start the user's default server and wait until the hub reports it ready."""
+        response = self.api("POST", f"/users/{username}/server")
+        # Logging in already starts the default server; a second request says so.
+        already = response.status_code == 400 and "already" in response.text
+        assert response.status_code in (201, 202) or already, (response.status_code, response.text)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            model = self.api("GET", f"/users/{username}").json()
+            server = model.get("servers", {}).get("", {})
+            if server.get("ready"):
+                return model
+            time.sleep(1)
+        raise AssertionError(f"server of {username} not ready after {timeout} s: {model}")
+
+    def stop_server(self, username: str) -> None:
+        response = self.api("DELETE", f"/users/{username}/server")
+        assert response.status_code in (202, 204), (response.status_code, response.text)
+
+    def contents(self, method: str, username: str, path: str = "", **kwargs) -> requests.Response:
+        """The user's Jupyter Server contents API, through the proxy."""
+        self.get(f"/user/{username}/lab")  # sets the server's own _xsrf cookie
+        headers = {"X-XSRFToken": self._xsrf(f"/user/{username}/")}
+        url = f"{self.base}/user/{username}/api/contents/{path}"
+        return self.request(method, url, headers=headers, **kwargs)

@@ -1,0 +1,95 @@
+"""Issue 2: `invoke build` and `invoke start` bring up a real hub that users log in to."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from conftest import PASSWORD, docker
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def hub(deployment):
+    deployment.invoke("build")
+    deployment.invoke("start")
+    return deployment
+
+
+def logged_in(hub, username: str):
+    client = hub.client()
+    response = client.login(username, PASSWORD)
+    assert response.status_code == 200 and "/hub/login" not in response.url, response.url
+    return client
+
+
+def test_health_answers_over_https_verified_against_the_generated_cert(hub):
+    response = requests.get(hub.url + "hub/health", verify=str(hub.cert), timeout=10)
+    assert response.status_code == 200
+
+
+def test_userlist_user_logs_in_and_wrong_password_is_rejected(hub):
+    assert logged_in(hub, "alice").api("GET", "/user").json()["name"] == "alice"
+
+    wrong = hub.client().login("alice", "not-the-password")
+    assert wrong.status_code == 403
+    assert "Invalid username or password" in wrong.text
+
+    stranger = hub.client().login("mallory", PASSWORD)  # right password, not in userlist
+    assert stranger.status_code == 403
+
+
+def test_server_spawns_in_its_own_container_and_serves_jupyterlab(hub):
+    client = logged_in(hub, "bob")
+    client.spawn("bob")
+
+    lab = client.get("/user/bob/lab")
+    assert lab.status_code == 200
+    assert "JupyterLab" in lab.text
+    assert client.contents("GET", "bob").status_code == 200
+
+    container = docker("inspect", f"{hub.project}-bob").stdout
+    assert f'"{hub.project}-network"' in container  # on the stack's network
+    assert f"{hub.project}-user-bob" in container  # with its own named volume
+
+
+def test_file_survives_stop_and_start(hub):
+    client = logged_in(hub, "alice")
+    client.spawn("alice")
+    written = client.contents("PUT", "alice", "kept.txt",
+                              json={"type": "file", "format": "text", "content": "still here"})
+    assert written.status_code == 201, written.text
+
+    hub.invoke("stop")
+    hub.invoke("start")
+
+    client = logged_in(hub, "alice")
+    client.spawn("alice")
+    read = client.contents("GET", "alice", "kept.txt")
+    assert read.status_code == 200
+    assert read.json()["content"] == "still here"
+
+
+def test_restart_keeps_users_and_the_hub_database(hub):
+    admin = logged_in(hub, "alice")
+    bob_before = admin.api("GET", "/users/bob").json()
+
+    hub.invoke("restart")
+
+    # The session cookie survives: the cookie secret is kept in secrets/.
+    assert admin.api("GET", "/user").json()["name"] == "alice"
+    bob_after = admin.api("GET", "/users/bob").json()
+    assert bob_after["created"] == bob_before["created"]  # same database row, not a new user
+    assert admin.api("GET", "/users/alice").json()["admin"] is True
+
+
+def test_stop_leaves_no_running_container_of_the_stack(hub):
+    client = logged_in(hub, "bob")
+    client.spawn("bob")
+    assert len(hub.running_containers()) >= 2  # the hub and bob's server
+
+    hub.invoke("stop")
+
+    assert hub.running_containers() == []
+    volumes = docker("volume", "ls", "--quiet").stdout.split()
+    assert f"{hub.project}-data" in volumes and f"{hub.project}-user-bob" in volumes  # kept

@@ -1,0 +1,81 @@
+"""The tasks fail fast, with one clear message, before touching Docker."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def clone(tmp_path):
+    for name in ("tasks.py", "jhdeploy", "compose", "conf", ".env-template", "userlist-template"):
+        source = REPO / name
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp_path / name)
+    return tmp_path
+
+
+@pytest.fixture
+def fake_bin(tmp_path_factory):
+    """A PATH entry whose `docker` and `docker-compose` record that they were called."""
+    directory = tmp_path_factory.mktemp("bin")
+    for name in ("docker", "docker-compose"):
+        script = directory / name
+        script.write_text(f'#!/bin/sh\necho "$@" >> "{directory}/calls"\necho 1.29.2\n')
+        script.chmod(0o755)
+    return directory
+
+
+def invoke(root: Path, *args: str, path: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, **env}
+    if path is not None:
+        environ["PATH"] = path
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=root,
+                          capture_output=True, text=True, env=environ, timeout=120)
+
+
+def test_bad_env_fails_before_any_docker_call(clone, fake_bin):
+    (clone / ".env").write_text("JUPYTERHUB_SSL=use_ssl_sometimes\nJUPYTERHUB_HTTPS_PORT=4 43\n")
+    result = invoke(clone, "start", path=f"{fake_bin}:/usr/bin:/bin")
+    assert result.returncode != 0
+    assert "JUPYTERHUB_SSL='use_ssl_sometimes' is not allowed; choose one of: use_ssl_ss, no_ssl" in result.stderr
+    assert "JUPYTERHUB_HTTPS_PORT='4 43'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (fake_bin / "calls").exists()
+
+
+def test_bad_userlist_line_fails_before_any_docker_call(clone, fake_bin):
+    (clone / "userlist").write_text("alice admin\nbob is-admin\n")
+    result = invoke(clone, "start", path=f"{fake_bin}:/usr/bin:/bin")
+    assert result.returncode != 0
+    assert "line 2" in result.stderr
+    assert not (fake_bin / "calls").exists()
+
+
+def test_missing_daemon_is_one_clear_sentence(clone):
+    result = invoke(clone, "start", DOCKER_HOST="unix:///nonexistent/docker.sock")
+    assert result.returncode == 1
+    assert "Cannot reach the Docker daemon" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_compose_v1_is_refused_by_name(clone, fake_bin):
+    # `docker compose` fails (the fake docker has no plugin), `docker-compose` says 1.29.2.
+    fake_docker = fake_bin / "docker"
+    fake_docker.write_text("#!/bin/sh\nexit 1\n")
+    result = invoke(clone, "config", path=f"{fake_bin}:/usr/bin:/bin")
+    assert result.returncode == 1
+    assert "Compose 1.29.2; this project needs Compose v2" in result.stderr
+
+
+def test_setup_creates_files_and_never_overwrites(clone):
+    (clone / "userlist").write_text("carol admin\n")
+    assert invoke(clone, "setup").returncode == 0
+    assert (clone / ".env").read_text() == (clone / ".env-template").read_text()
+    assert (clone / "userlist").read_text() == "carol admin\n"
+    assert (clone / "secrets" / "cookie_secret").exists()
+    assert (clone / "secrets" / "jupyterhub.crt").exists()

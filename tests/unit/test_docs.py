@@ -1,0 +1,29 @@
+"""README.md, .ci/run and `invoke --list` must stay true."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def readme_commands() -> list[str]:
+    block = re.search(r"```bash\n(.*?)```", (REPO / "README.md").read_text(), re.S).group(1)
+    return [line for line in block.splitlines() if line and not line.startswith("#")]
+
+
+def test_readme_starts_with_two_commands_and_ci_runs_the_second():
+    commands = readme_commands()
+    assert len(commands) == 2
+    assert commands[1] in (REPO / ".ci/run").read_text()
+
+
+def test_every_task_is_in_the_readme_with_a_docstring():
+    listing = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout
+    tasks = re.findall(r"^  (\S+)", listing, re.M)
+    assert "build" in tasks and "start" in tasks
+    readme = (REPO / "README.md").read_text()
+    for name in tasks:
+        assert f"invoke {name}" in readme, name

@@ -1,0 +1,77 @@
+from traitlets.config import Config
+
+from jhdeploy import hubconfig, settings
+from jhdeploy.userlist import parse
+
+
+def applied(**values) -> Config:
+    c = Config()
+    users = parse("alice admin\nbob\n")
+    hubconfig.apply_config(settings.from_mapping(values), users, c, read_secret=lambda path: f"token-from {path}\n")
+    return c
+
+
+def test_users_reach_the_hub_by_service_name_on_the_stack_network():
+    c = applied(COMPOSE_PROJECT_NAME="lab")
+    assert c.JupyterHub.hub_ip == "0.0.0.0"
+    assert c.JupyterHub.hub_connect_ip == "jupyterhub"
+    assert c.DockerSpawner.network_name == "lab-network"
+    assert c.DockerSpawner.use_internal_ip is True
+
+
+def test_spawner_removes_containers_and_keeps_a_volume_per_user():
+    c = applied(COMPOSE_PROJECT_NAME="lab", DOCKER_NOTEBOOK_PULL_POLICY="never")
+    assert c.JupyterHub.spawner_class == "docker"
+    assert c.DockerSpawner.image == "jupyterhub-notebook:latest"
+    assert c.DockerSpawner.remove is True
+    assert c.DockerSpawner.pull_policy == "never"
+    assert c.DockerSpawner.volumes == {"{prefix}-user-{username}{server_suffix}": "/home/jovyan/work"}
+    assert c.DockerSpawner.extra_create_kwargs == {"labels": {"org.jhdeploy.stack": "lab"}}
+
+
+class FakeSpawner:
+    def __init__(self, servername):
+        self.servername = servername
+
+    def template_namespace(self):
+        return {"username": "alice", "servername": self.servername, "prefix": "lab"}
+
+
+def test_each_named_server_gets_its_own_volume():
+    template = "{prefix}-user-{username}{server_suffix}"
+    assert hubconfig.user_volume_name(template, FakeSpawner("")) == "lab-user-alice"
+    assert hubconfig.user_volume_name(template, FakeSpawner("gpu")) == "lab-user-alice--gpu"
+
+
+def test_sqlite_lives_on_the_data_volume_and_urls_pass_through():
+    assert applied().JupyterHub.db_url == "sqlite:////data/jupyterhub.sqlite"
+    url = "postgresql://hub@db.example.org/hub"
+    assert applied(JUPYTERHUB_DB_URL=url).JupyterHub.db_url == url
+
+
+def test_tls_files_come_from_runtime_secrets_only_in_ssl_mode():
+    c = applied()
+    assert c.JupyterHub.ssl_cert == "/run/secrets/ssl_cert"
+    assert c.JupyterHub.ssl_key == "/run/secrets/ssl_key"
+    assert "ssl_cert" not in applied(JUPYTERHUB_SSL="no_ssl").JupyterHub
+
+
+def test_secrets_are_read_from_mounted_files():
+    c = applied()
+    assert c.JupyterHub.cookie_secret_file == "/run/secrets/cookie_secret"
+    assert c.ConfigurableHTTPProxy.auth_token == "token-from /run/secrets/proxy_token"
+
+
+def test_dummy_login_with_userlist_allow_and_admin_rules():
+    c = applied(DUMMY_AUTH_PASSWORD="pw")
+    assert c.JupyterHub.authenticator_class == "dummy"
+    assert c.DummyAuthenticator.password == "pw"
+    assert c.Authenticator.allowed_users == {"alice", "bob"}
+    assert c.Authenticator.admin_users == {"alice"}
+
+
+def test_snippets_load_in_name_order(tmp_path):
+    for name in ("20-b.py", "10-a.py", "notes.txt"):
+        (tmp_path / name).write_text("")
+    assert [p.name for p in hubconfig.snippets(tmp_path)] == ["10-a.py", "20-b.py"]
+    assert hubconfig.snippets(tmp_path / "missing") == []

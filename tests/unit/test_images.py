@@ -1,0 +1,45 @@
+from jhdeploy import images, settings
+from jhdeploy.build import resume_command
+
+S = settings.from_mapping({"DOCKER_NOTEBOOK_BASE": "mirror.example/minimal-notebook:1"})
+
+
+def test_layers_in_build_order_each_built_from_the_one_below():
+    assert [layer.name for layer in images.LAYERS] == ["hub", "notebook_base", "notebook_body", "notebook_image"]
+    body, top = images.BY_NAME["notebook_body"], images.BY_NAME["notebook_image"]
+    assert images.below(body) is images.BY_NAME["notebook_base"]
+    assert images.below(top) is body
+    assert images.below(images.BY_NAME["notebook_base"]) is None  # an upstream image
+
+
+def test_up_to_lists_the_lower_layers_first():
+    top = images.BY_NAME["notebook_image"]
+    assert [layer.name for layer in images.up_to(top)] == ["notebook_base", "notebook_body", "notebook_image"]
+
+
+def test_build_command_passes_the_parent_tag_and_versions():
+    body = images.BY_NAME["notebook_body"]
+    command = images.build_command(body, S)
+    assert command[:6] == ["docker", "build", "--file", "dockerfiles/Dockerfile.notebook_body",
+                           "--tag", "jupyterhub-notebook-body:latest"]
+    assert "BASE_IMAGE=jupyterhub-notebook-base:latest" in command
+    assert "JUPYTERHUB_VERSION=6.1.1" in command and "JUPYTERLAB_VERSION=4.6.6" in command
+    assert "--no-cache" not in command and command[-1] == "."
+    assert "--no-cache" in images.build_command(body, S, no_cache=True)
+
+
+def test_upstream_base_is_a_setting():
+    base = images.BY_NAME["notebook_base"]
+    assert images.build_args(base, S)["BASE_IMAGE"] == "mirror.example/minimal-notebook:1"
+    hub = images.BY_NAME["hub"]
+    assert images.build_args(hub, S)["BASE_IMAGE"] == "quay.io/jupyterhub/jupyterhub:6.1.1"
+
+
+def test_resume_command_rebuilds_the_failed_layer_and_those_above():
+    remaining = list(images.LAYERS[2:])
+    assert resume_command(remaining) == "invoke notebook-body notebook-image"
+
+
+def test_no_secret_is_ever_a_build_arg():
+    for layer in images.LAYERS:
+        assert not set(layer.arg_keys) & settings.SECRET_KEYS

