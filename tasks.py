@@ -61,7 +61,7 @@ def _build(c, layers, no_cache: bool) -> None:
     ready_engine(c)
     builder.check_parent(c, layers[0], stack.settings)
     started = time.monotonic()
-    timings = builder.build_layers(c, layers, stack.settings, no_cache)
+    timings = builder.build_layers(c, stack.root, layers, stack.settings, no_cache)
     summary = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
     print(f"\nBuilt {len(timings)} image(s) in {time.monotonic() - started:.0f} s ({summary}).")
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from invoke import Exit
 
-from jhdeploy import engine, images
+from jhdeploy import cacerts, engine, images
 from jhdeploy.images import Layer
 from jhdeploy.settings import Settings
 
@@ -17,14 +18,17 @@ def resume_command(remaining: list[Layer]) -> str:
     return "invoke " + " ".join(layer.task for layer in remaining)
 
 
-def build_layers(c, layers: list[Layer], s: Settings, no_cache: bool = False) -> dict[str, float]:
+def build_layers(c, root: Path, layers: list[Layer], s: Settings, no_cache: bool = False) -> dict[str, float]:
     """Build `layers` in order; return seconds per layer. Stops at the first failure."""
+    count = cacerts.stage(root, s["EXTRA_CA_CERTS"])
+    if count:
+        print(f"Trusting {count} extra CA certificate(s) from {s['EXTRA_CA_CERTS']}.")
     timings: dict[str, float] = {}
     for number, layer in enumerate(layers, start=1):
         tag = s[layer.tag_key]
         print(f"\n==> [{number}/{len(layers)}] {layer.name}: {layer.help} -> {tag}", flush=True)
         started = time.monotonic()
-        result = engine.run(c, images.build_command(layer, s, no_cache), warn=True, pty=False)
+        result = engine.run(c, images.build_command(layer, s, root, no_cache), warn=True, pty=False)
         elapsed = time.monotonic() - started
         if not result.ok:
             tail = "\n".join(("    " + line) for line in (result.stdout + result.stderr).splitlines()[-TAIL_LINES:])

@@ -88,6 +88,21 @@ def update_auth(s, users: userlist_module.Userlist, c) -> None:
     c.Authenticator.admin_users = set(users.admins)
 
 
+UI_PATHS = {"/lab": "/lab", "lab": "/lab", "/tree": "/tree", "tree": "/tree", "notebook": "/tree"}
+
+
+def update_ui(s, c) -> None:
+    """JUPYTER_UI picks the page a server opens on; the original `notebook` means Notebook 7's /tree."""
+    c.Spawner.default_url = UI_PATHS[s["JUPYTER_UI"]]
+
+
+def update_branding(s, c) -> None:
+    """A logo from conf/, and templates in conf/templates that override JupyterHub's own."""
+    if s["LOGO_IMAGE"]:
+        c.JupyterHub.logo_file = str(HUB_ROOT / s["LOGO_IMAGE"])
+    c.JupyterHub.template_paths = [str(HUB_ROOT / "conf" / "templates")]
+
+
 def update_logging(s, c) -> None:
     c.JupyterHub.log_level = s["JUPYTERHUB_LOG_LEVEL"]
 
@@ -99,6 +114,8 @@ def apply_config(s, users: userlist_module.Userlist, c, read_secret=read_file) -
     update_tls(s, c)
     update_secrets(s, c, read_secret)
     update_auth(s, users, c)
+    update_ui(s, c)
+    update_branding(s, c)
     update_logging(s, c)
 
 

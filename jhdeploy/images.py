@@ -7,6 +7,7 @@ README all read LAYERS.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from jhdeploy.settings import Settings
 
@@ -28,9 +29,10 @@ LAYERS: tuple[Layer, ...] = (
           "JupyterHub with DockerSpawner"),
     Layer("notebook_base", "notebook-base", "dockerfiles/Dockerfile.notebook_base", "LOCAL_NOTEBOOK_BASE",
           "DOCKER_NOTEBOOK_BASE", ("DOCKER_NOTEBOOK_DIR",),
-          "system packages and the notebook directory"),
+          "system packages, trusted CAs and the notebook directory"),
     Layer("notebook_body", "notebook-body", "dockerfiles/Dockerfile.notebook_body", "LOCAL_NOTEBOOK_BODY",
-          "LOCAL_NOTEBOOK_BASE", ("JUPYTERHUB_VERSION", "JUPYTERLAB_VERSION"),
+          "LOCAL_NOTEBOOK_BASE", ("JUPYTERHUB_VERSION", "JUPYTERLAB_VERSION", "NOTEBOOK_VERSION",
+                                  "NOTEBOOK_BUILD_RETRIES", "NOTEBOOK_BUILD_RETRY_DELAY"),
           "the Python environment (the slow, network-bound layer)"),
     Layer("notebook_image", "notebook-image", "dockerfiles/Dockerfile.notebook_image", "LOCAL_NOTEBOOK_IMAGE",
           "LOCAL_NOTEBOOK_BODY", (),
@@ -58,11 +60,11 @@ def build_args(layer: Layer, s: Settings) -> dict[str, str]:
     return args
 
 
-def build_command(layer: Layer, s: Settings, no_cache: bool = False) -> list[str]:
+def build_command(layer: Layer, s: Settings, root: Path, no_cache: bool = False) -> list[str]:
     """`docker build` for one layer; the build context is the repository root."""
-    command = ["docker", "build", "--file", layer.dockerfile, "--tag", s[layer.tag_key]]
+    command = ["docker", "build", "--file", str(root / layer.dockerfile), "--tag", s[layer.tag_key]]
     for key, value in build_args(layer, s).items():
         command += ["--build-arg", f"{key}={value}"]
     if no_cache:
         command.append("--no-cache")
-    return command + ["."]
+    return command + [str(root)]

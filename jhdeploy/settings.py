@@ -70,6 +70,20 @@ def _check_db_url(value: str) -> str | None:
     return "'sqlite', or a full SQLAlchemy URL such as postgresql://user@host/db"
 
 
+def _check_count(value: str) -> str | None:
+    return None if value.isdigit() and int(value) >= 1 else "a whole number of at least 1"
+
+
+def _check_seconds(value: str) -> str | None:
+    return None if value.isdigit() else "a whole number of seconds (0 or more)"
+
+
+def _check_relative_path(value: str) -> str | None:
+    if value.startswith("/") or ".." in value.split("/"):
+        return "a path inside this folder, such as conf/logo.png"
+    return None
+
+
 def _check_path(value: str) -> str | None:
     return None if value.startswith("/") else "an absolute path inside the container"
 
@@ -84,6 +98,9 @@ CHECKS = {
     "version": _check_pattern(_VERSION, "a version number such as 6.1.1"),
     "db_url": _check_db_url,
     "path": _check_path,
+    "relative_path": _check_relative_path,
+    "count": _check_count,
+    "seconds": _check_seconds,
 }
 
 STACK = "Stack"
@@ -92,6 +109,8 @@ AUTH = "Authentication"
 HUB = "Hub"
 IMAGES = "Images and versions"
 SPAWNER = "User servers"
+BUILD = "Building the notebook image"
+LOOK = "Interface and branding"
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("COMPOSE_PROJECT_NAME", "jupyterhub", STACK,
@@ -132,6 +151,8 @@ SETTINGS: tuple[Setting, ...] = (
             "DockerSpawner version in the hub image.", kind="version"),
     Setting("JUPYTERLAB_VERSION", "4.6.6", IMAGES,
             "JupyterLab version in the notebook image.", kind="version"),
+    Setting("NOTEBOOK_VERSION", "7.6.5", IMAGES,
+            "Jupyter Notebook version in the notebook image (the /tree interface).", kind="version"),
     Setting("JUPYTERHUB_BASE_IMAGE", "quay.io/jupyterhub/jupyterhub:${JUPYTERHUB_VERSION}", IMAGES,
             "Base of the hub image. Point it at a mirror or a private registry if needed.", kind="image"),
     Setting("LOCAL_HUB_IMAGE", "jupyterhub-hub:latest", IMAGES,
@@ -144,6 +165,23 @@ SETTINGS: tuple[Setting, ...] = (
             "Tag of the notebook's second layer (the Python environment).", kind="image"),
     Setting("LOCAL_NOTEBOOK_IMAGE", "jupyterhub-notebook:latest", IMAGES,
             "Tag of the finished notebook image that users run.", kind="image"),
+
+    Setting("EXTRA_CA_CERTS", "", BUILD,
+            "A PEM certificate file, or a folder of them, that every image we build trusts "
+            "(pip, conda, npm, apt, requests, curl). For networks behind a TLS-inspecting proxy "
+            "or an internal CA. Empty: none.", kind="relative_path", optional=True),
+    Setting("NOTEBOOK_BUILD_RETRIES", "3", BUILD,
+            "Attempts for each conda or pip install in the notebook_body layer.", kind="count"),
+    Setting("NOTEBOOK_BUILD_RETRY_DELAY", "10", BUILD,
+            "Seconds before the first retry; each retry waits twice as long.", kind="seconds"),
+
+    Setting("JUPYTER_UI", "/lab", LOOK,
+            "The interface a server opens on: /lab (JupyterLab) or /tree (Jupyter Notebook 7). "
+            "The original values lab and notebook still work. A hub setting: no rebuild.",
+            choices=("/lab", "lab", "/tree", "tree", "notebook")),
+    Setting("LOGO_IMAGE", "", LOOK,
+            "The hub's logo: an image file under conf/, such as conf/logo.png. Empty: JupyterHub's logo.",
+            kind="relative_path", optional=True),
 
     Setting("DOCKER_NOTEBOOK_DIR", "/home/jovyan/work", SPAWNER,
             "Where each user's volume is mounted in the user's container.", kind="path"),
@@ -241,3 +279,7 @@ def template_text() -> str:
             lines.append(f"# Allowed: {', '.join(setting.choices)}")
         lines.append(f"{setting.name}={setting.default}")
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m jhdeploy.settings > .env-template
+    print(template_text(), end="")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from jhdeploy import cacerts
 from jhdeploy import settings as settings_module
 from jhdeploy.layout import SECRET_FILES
 from jhdeploy.settings import Settings
@@ -84,6 +85,28 @@ class Stack:
         return self.secret_path("ssl_cert") if self.uses_tls else True
 
 
+def file_problems(root: Path, s: Settings) -> list[str]:
+    """Settings that name files: the files must exist and be usable."""
+    found = []
+    logo = s["LOGO_IMAGE"]
+    if logo and not (logo.startswith("conf/") and (root / logo).is_file()):
+        found.append(f"LOGO_IMAGE={logo!r}: expected an image file under conf/ (only conf/ reaches the hub).")
+    ca = s["EXTRA_CA_CERTS"]
+    if ca:
+        if not (root / ca).exists():
+            found.append(f"EXTRA_CA_CERTS={ca!r}: no such file or folder.")
+        else:
+            try:
+                cacerts.collect(root / ca)
+            except ValueError as error:
+                found.append(f"EXTRA_CA_CERTS={ca!r}: {error}; expected PEM certificates.")
+    return found
+
+
 def load(root: Path, overrides: dict[str, str] | None = None) -> Stack:
-    """Read and validate `root/.env` (raises SettingsError)."""
-    return Stack(root, settings_module.load(root / ".env", overrides))
+    """Read and validate `root/.env` and the files it names (raises SettingsError)."""
+    s = settings_module.load(root / ".env", overrides)
+    found = file_problems(root, s)
+    if found:
+        raise settings_module.SettingsError(found)
+    return Stack(root, s)

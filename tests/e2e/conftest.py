@@ -3,6 +3,7 @@ a deployment directory laid out as a user's clone, driven through `invoke`."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import socket
@@ -12,6 +13,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hubclient import HubClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +33,7 @@ TEST_IMAGES = {
     "LOCAL_NOTEBOOK_IMAGE": "jhdtest-notebook:latest",
 }
 # What a user's clone holds; nothing of the developer's own .env or secrets.
-DEPLOY_FILES = ["tasks.py", "jhdeploy", "compose", "dockerfiles", "conf",
+DEPLOY_FILES = ["tasks.py", "jhdeploy", "compose", "dockerfiles", "conf", "scripts",
                 ".env-template", "userlist-template", ".dockerignore"]
 PASSWORD = "e2e-shared-password"
 USERLIST = "# test users\nalice admin\n\nbob\n"
@@ -38,10 +43,63 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
 
 
+def image_id(ref: str) -> str:
+    return docker("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def make_ca(directory: Path) -> tuple[Path, ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A throwaway certificate authority, like a company's TLS-inspection CA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jhdeploy e2e test CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    path = directory / "e2e-ca.crt"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path, key, cert
+
+
+def issue_server_cert(ca_key, ca_cert, hostname: str, directory: Path) -> tuple[Path, Path]:
+    """A server certificate for `hostname`, signed by the test CA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+        .issuer_name(ca_cert.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "server.crt", directory / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o644)  # read by the server's container user; a throwaway test key
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory):
+    """One CA per session, so that all deployments share the images' build cache."""
+    return make_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +115,7 @@ def docker_engine():
 class Deployment:
     """A deployment directory and the `invoke` tasks run inside it."""
 
-    def __init__(self, root: Path, **env: str):
+    def __init__(self, root: Path, ca_file: Path, **env: str):
         self.root = root
         self.project = f"jhdtest{uuid.uuid4().hex[:6]}"
         self.port = free_port()
@@ -68,7 +126,11 @@ class Deployment:
             else:
                 shutil.copy2(source, root / name)
         (root / "userlist").write_text(USERLIST)
+        # Every image trusts the test CA, as a user behind a TLS-inspecting proxy would set up.
+        (root / "certs").mkdir()
+        shutil.copy2(ca_file, root / "certs" / ca_file.name)
         self.env = {
+            "EXTRA_CA_CERTS": "certs",
             "COMPOSE_PROJECT_NAME": self.project,
             "JUPYTERHUB_HTTPS_PORT": str(self.port),
             "DUMMY_AUTH_PASSWORD": PASSWORD,
@@ -80,6 +142,10 @@ class Deployment:
 
     def write_env(self) -> None:
         (self.root / ".env").write_text("".join(f"{k}={v}\n" for k, v in self.env.items()))
+
+    @property
+    def network(self) -> str:
+        return f"{self.project}-network"
 
     @property
     def url(self) -> str:
@@ -122,7 +188,7 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
-def deployment(docker_engine, tmp_path_factory):
-    deployment = Deployment(tmp_path_factory.mktemp("deploy"))
+def deployment(docker_engine, test_ca, tmp_path_factory):
+    deployment = Deployment(tmp_path_factory.mktemp("deploy"), test_ca[0])
     yield deployment
     deployment.remove_everything()

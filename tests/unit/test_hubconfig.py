@@ -75,3 +75,17 @@ def test_snippets_load_in_name_order(tmp_path):
         (tmp_path / name).write_text("")
     assert [p.name for p in hubconfig.snippets(tmp_path)] == ["10-a.py", "20-b.py"]
     assert hubconfig.snippets(tmp_path / "missing") == []
+
+
+def test_ui_choice_sets_the_default_url_and_keeps_the_original_values_working():
+    assert applied().Spawner.default_url == "/lab"
+    assert applied(JUPYTER_UI="lab").Spawner.default_url == "/lab"
+    assert applied(JUPYTER_UI="/tree").Spawner.default_url == "/tree"
+    assert applied(JUPYTER_UI="notebook").Spawner.default_url == "/tree"
+
+
+def test_logo_and_templates_come_from_the_mounted_conf_folder():
+    c = applied(LOGO_IMAGE="conf/logo.png")
+    assert c.JupyterHub.logo_file == "/srv/jupyterhub/conf/logo.png"
+    assert c.JupyterHub.template_paths == ["/srv/jupyterhub/conf/templates"]
+    assert "logo_file" not in applied().JupyterHub

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from jhdeploy import images, settings
 from jhdeploy.build import resume_command
 
@@ -19,13 +21,13 @@ def test_up_to_lists_the_lower_layers_first():
 
 def test_build_command_passes_the_parent_tag_and_versions():
     body = images.BY_NAME["notebook_body"]
-    command = images.build_command(body, S)
-    assert command[:6] == ["docker", "build", "--file", "dockerfiles/Dockerfile.notebook_body",
+    command = images.build_command(body, S, Path("/src"))
+    assert command[:6] == ["docker", "build", "--file", "/src/dockerfiles/Dockerfile.notebook_body",
                            "--tag", "jupyterhub-notebook-body:latest"]
     assert "BASE_IMAGE=jupyterhub-notebook-base:latest" in command
     assert "JUPYTERHUB_VERSION=6.1.1" in command and "JUPYTERLAB_VERSION=4.6.6" in command
-    assert "--no-cache" not in command and command[-1] == "."
-    assert "--no-cache" in images.build_command(body, S, no_cache=True)
+    assert "--no-cache" not in command and command[-1] == "/src"
+    assert "--no-cache" in images.build_command(body, S, Path("/src"), no_cache=True)
 
 
 def test_upstream_base_is_a_setting():

@@ -25,8 +25,7 @@ def test_references_follow_other_keys():
 
 def test_env_template_is_generated_from_the_definitions():
     assert (REPO / ".env-template").read_text() == settings.template_text(), (
-        "run: python -c 'from jhdeploy import settings; "
-        "open(\".env-template\",\"w\").write(settings.template_text())'"
+        "regenerate it: python -m jhdeploy.settings > .env-template"
     )
 
 
