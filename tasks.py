@@ -38,6 +38,8 @@ def load_stack() -> stack_module.Stack:
         raise Exit(f"Invalid configuration, nothing was started:\n{error}", code=2) from None
     for key in stack.settings.unknown:
         print(f"warning: .env sets {key}, which this project does not use (misspelled?).")
+    for warning in stack.warnings():
+        print(warning)
     for name in first_run.ensure_runtime_files(stack):
         print(f"Created {name}.")
     return stack
@@ -91,8 +93,8 @@ def _start(c, stack, timeout: int) -> None:
     if missing:
         raise Exit(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.", code=1)
     started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
-    if engine.ensure_volume(c, stack.settings["DATA_VOLUME_HOST"], stack.project):
-        print(f"Created volume {stack.settings['DATA_VOLUME_HOST']}.")
+    for created in engine.ensure_stack_resources(c, stack):
+        print(f"Created {created}.")
     engine.compose(c, stack, ["up", "--detach", "--remove-orphans"])
     print(f"Waiting up to {timeout} s for {stack.local_url}hub/health ...", flush=True)
     health.wait_until_healthy(c, stack, timeout, since)
@@ -123,7 +125,7 @@ def _stop(c, stack) -> None:
         engine.run(c, ["docker", "rm", "--force", *leftovers], hide="out")
     engine.compose(c, stack, ["down"])
     print(f"Stopped in {time.monotonic() - started:.0f} s ({len(leftovers)} user container(s) removed). "
-          "Volumes and secrets are kept.")
+          "Volumes, the network and secrets are kept.")
 
 
 @task
@@ -166,6 +168,22 @@ def status(c):
     users = engine.spawned_containers(c, stack.project)
     print(f"User containers: {len(users)}")
     print(f"Hub health: {health.describe(stack)}")
+
+
+@task(help={"name": "The user name, as listed in userlist."})
+def user_password(c, name):
+    """Print the password that NAME types with hash_authenticator."""
+    stack = load_stack()
+    if stack.authenticator != "hash_authenticator":
+        raise Exit(f"JUPYTERHUB_AUTHENTICATOR is {stack.authenticator}; user-password applies to "
+                   "hash_authenticator only.", code=2)
+    ready_engine(c)
+    engine.ensure_stack_resources(c, stack)
+    # Computed by the hub image's own hashauthenticator, with the key read inside the container.
+    code = ("import sys; from hashauthenticator import generate_password_digest as g; "
+            "print(g(sys.argv[1], open('/run/secrets/hash_secret_key').read().strip(), int(sys.argv[2])))")
+    engine.compose(c, stack, ["run", "--rm", "--no-deps", "-T", "--entrypoint", "python3", HUB_SERVICE,
+                              "-c", code, name, stack.settings["HASH_PASSWORD_LENGTH"]], echo=False)
 
 
 @task

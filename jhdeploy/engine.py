@@ -93,6 +93,24 @@ def ensure_volume(c, name: str, project: str) -> bool:
     return True
 
 
+def ensure_network(c, name: str, project: str) -> bool:
+    """Create a bridge network unless it exists; True if created."""
+    if probe(c, ["docker", "network", "inspect", name]).ok:
+        return False
+    run(c, ["docker", "network", "create", "--label", f"{STACK_LABEL}={project}", name], hide="out")
+    return True
+
+
+def ensure_stack_resources(c, stack: Stack) -> list[str]:
+    """The network and the data volume that Compose expects to exist; returns what was created."""
+    created = []
+    if ensure_network(c, stack.settings["DOCKER_NETWORK_NAME"], stack.project):
+        created.append(f"network {stack.settings['DOCKER_NETWORK_NAME']}")
+    if ensure_volume(c, stack.settings["DATA_VOLUME_HOST"], stack.project):
+        created.append(f"volume {stack.settings['DATA_VOLUME_HOST']}")
+    return created
+
+
 def spawned_containers(c, project: str) -> list[str]:
     """Containers that the hub of this stack spawned (found by our label)."""
     result = probe(c, ["docker", "ps", "--all", "--quiet", "--filter", f"label={STACK_LABEL}={project}"])

@@ -7,11 +7,14 @@ Runs inside the hub container: standard library and traitlets only.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
+import urllib.request
 from pathlib import Path
 
+from jhdeploy import compat
 from jhdeploy import settings as settings_module
 from jhdeploy import userlist as userlist_module
 from jhdeploy.layout import (
@@ -19,6 +22,7 @@ from jhdeploy.layout import (
     HUB_SERVICE,
     STACK_LABEL,
     container_secret,
+    public_url,
 )
 
 HUB_ROOT = Path(os.environ.get("JHDEPLOY_HUB_ROOT", "/srv/jupyterhub"))
@@ -80,12 +84,120 @@ def update_secrets(s, c, read=read_file) -> None:
     c.ConfigurableHTTPProxy.auth_token = read(container_secret("proxy_token")).strip()
 
 
-def update_auth(s, users: userlist_module.Userlist, c) -> None:
-    if s["JUPYTERHUB_AUTHENTICATOR"] == "dummy_authenticator":
-        c.JupyterHub.authenticator_class = "dummy"
-        c.DummyAuthenticator.password = s["DUMMY_AUTH_PASSWORD"]
+def configure_dummy(s, users, c, read) -> None:
+    c.JupyterHub.authenticator_class = "dummy"
+    c.DummyAuthenticator.password = s["DUMMY_AUTH_PASSWORD"]
+    allow_userlist(users, c)
+
+
+def configure_tmp(s, users, c, read) -> None:
+    """Every visitor gets a fresh user: userlist must not block anyone."""
+    c.JupyterHub.authenticator_class = "tmpauthenticator.TmpAuthenticator"
+    c.TmpAuthenticator.allow_all = True
+
+
+def configure_hash(s, users, c, read) -> None:
+    c.JupyterHub.authenticator_class = "hashauthenticator.HashAuthenticator"
+    c.HashAuthenticator.secret_key = read(container_secret("hash_secret_key")).strip()
+    c.HashAuthenticator.password_length = int(s["HASH_PASSWORD_LENGTH"])
+    allow_userlist(users, c)
+
+
+def configure_native(s, users, c, read) -> None:
+    """Sign-up decides who may log in (with admin approval unless open); userlist names the admins."""
+    compat.patch_nativeauthenticator()
+    c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+    c.NativeAuthenticator.open_signup = s["NATIVEAUTH_SIGNUP"] == "open_signup"
+    c.NativeAuthenticator.ask_email_on_signup = settings_module.is_yes(s["NATIVEAUTH_EMAIL"])
+    c.NativeAuthenticator.minimum_password_length = int(s["NATIVEAUTH_MIN_PASSWORD_LENGTH"])
+    c.NativeAuthenticator.check_common_password = True
+    c.NativeAuthenticator.allowed_failed_logins = int(s["NATIVEAUTH_FAILED_LOGINS"])
+    c.NativeAuthenticator.seconds_before_next_try = int(s["NATIVEAUTH_LOCKOUT_SECONDS"])
+    c.NativeAuthenticator.allow_all = True
+    c.Authenticator.admin_users = set(users.admins)
+
+
+def configure_github(s, users, c, read) -> None:
+    c.JupyterHub.authenticator_class = "oauthenticator.github.GitHubOAuthenticator"
+    c.GitHubOAuthenticator.client_id = s["GITHUB_CLIENT_ID"]
+    c.GitHubOAuthenticator.client_secret = oauth_client_secret(read)
+    c.GitHubOAuthenticator.oauth_callback_url = callback_url(s)
+    if s["GITHUB_URL"]:
+        c.GitHubOAuthenticator.github_url = s["GITHUB_URL"]
+    c.GitHubOAuthenticator.allowed_organizations = settings_module.names(s["GITHUB_ALLOWED_ORGS"])
+    allow_userlist(users, c)
+
+
+def configure_generic(s, users, c, read) -> None:
+    """Any OpenID Connect provider; endpoints from discovery unless given one by one."""
+    c.JupyterHub.authenticator_class = "oauthenticator.generic.GenericOAuthenticator"
+    endpoints = discover(s["OAUTH_DISCOVERY_URL"]) if s["OAUTH_DISCOVERY_URL"] else {}
+    g = c.GenericOAuthenticator
+    g.authorize_url = s["OAUTH_AUTHORIZE_URL"] or endpoints["authorization_endpoint"]
+    g.token_url = s["OAUTH_TOKEN_URL"] or endpoints["token_endpoint"]
+    g.userdata_url = s["OAUTH_USERDATA_URL"] or endpoints["userinfo_endpoint"]
+    g.client_id = s["OAUTH_CLIENT_ID"]
+    g.client_secret = oauth_client_secret(read)
+    g.oauth_callback_url = callback_url(s)
+    g.scope = s["OAUTH_SCOPES"].split()
+    g.username_claim = s["OAUTH_USERNAME_CLAIM"]
+    g.login_service = s["OAUTH_LOGIN_SERVICE"]
+    # The provider's groups become JupyterHub groups, and decide who may log in and who is admin.
+    g.manage_groups = True
+    g.auth_state_groups_key = f"oauth_user.{s['OAUTH_GROUPS_CLAIM']}"
+    g.allowed_groups = settings_module.names(s["OAUTH_ALLOWED_GROUPS"])
+    g.admin_groups = settings_module.names(s["OAUTH_ADMIN_GROUPS"])
+    allow_userlist(users, c)
+
+
+AUTHENTICATORS = {
+    "dummy_authenticator": configure_dummy,
+    "tmp_authenticator": configure_tmp,
+    "hash_authenticator": configure_hash,
+    "native_authenticator": configure_native,
+    "github_authenticator": configure_github,
+    "generic_oauth": configure_generic,
+}
+
+
+def allow_userlist(users: userlist_module.Userlist, c) -> None:
+    """userlist is the source of truth: a name removed from it loses access on restart."""
     c.Authenticator.allowed_users = set(users.allowed)
     c.Authenticator.admin_users = set(users.admins)
+    c.Authenticator.allow_existing_users = False
+
+
+def callback_url(s) -> str:
+    return s["OAUTH_CALLBACK_URL"] or public_url(s) + "hub/oauth_callback"
+
+
+def oauth_client_secret(read) -> str:
+    """secrets/oauth_client_secret, mounted by compose/oauth.yml (`invoke start` copies it from .env)."""
+    return read(container_secret("oauth_client_secret")).strip()
+
+
+def discover(url: str, fetch=None) -> dict:
+    """Read an OpenID Connect discovery document; exit with a clear message if it cannot be read."""
+    try:
+        document = (fetch or fetch_json)(url)
+        return {key: document[key] for key in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint")}
+    except Exception as error:  # any failure means the same thing to the admin
+        sys.exit(f"OAUTH_DISCOVERY_URL={url!r} could not be read ({error}); check the URL and that the hub "
+                 "can reach it, or set OAUTH_AUTHORIZE_URL, OAUTH_TOKEN_URL and OAUTH_USERDATA_URL instead.")
+
+
+def fetch_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def update_auth(s, users: userlist_module.Userlist, c, read=read_file) -> None:
+    AUTHENTICATORS[s["JUPYTERHUB_AUTHENTICATOR"]](s, users, c, read)
+
+
+def update_named_servers(s, c) -> None:
+    c.JupyterHub.allow_named_servers = settings_module.is_yes(s["ALLOW_NAMED_SERVERS"])
+    c.JupyterHub.named_server_limit_per_user = int(s["NAMED_SERVERS_MAX"])
 
 
 UI_PATHS = {"/lab": "/lab", "lab": "/lab", "/tree": "/tree", "tree": "/tree", "notebook": "/tree"}
@@ -113,7 +225,8 @@ def apply_config(s, users: userlist_module.Userlist, c, read_secret=read_file) -
     update_database(s, c)
     update_tls(s, c)
     update_secrets(s, c, read_secret)
-    update_auth(s, users, c)
+    update_auth(s, users, c, read_secret)
+    update_named_servers(s, c)
     update_ui(s, c)
     update_branding(s, c)
     update_logging(s, c)

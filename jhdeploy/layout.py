@@ -14,9 +14,24 @@ SECRET_FILES = {
     "proxy_token": "proxy_token",
     "cookie_secret": "cookie_secret",
     "postgres_password": "postgres_password",
+    "hash_secret_key": "hash_secret_key",
+    "oauth_client_secret": "oauth_client_secret",
     "ssl_cert": "jupyterhub.crt",
     "ssl_key": "jupyterhub.key",
 }
+
+
+def public_host(s) -> str:
+    return s["JH_FQDN"] or "localhost"
+
+
+def public_url(s) -> str:
+    """The URL users open, with a trailing slash, from the validated settings."""
+    host = public_host(s)
+    if s["JUPYTERHUB_SSL"] == "no_ssl":
+        return f"http://{host}:{s['JUPYTERHUB_HTTP_PORT']}/"
+    port = s["JUPYTERHUB_HTTPS_PORT"]
+    return f"https://{host}/" if port == "443" else f"https://{host}:{port}/"
 
 
 def container_secret(name: str) -> PurePosixPath:

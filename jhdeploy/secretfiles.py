@@ -11,7 +11,20 @@ GENERATED = {
     "proxy_token": lambda: secrets.token_hex(32),
     "cookie_secret": lambda: secrets.token_hex(32),
     "postgres_password": lambda: secrets.token_urlsafe(32),
+    "hash_secret_key": lambda: secrets.token_hex(32),
 }
+
+
+def store(directory: Path, name: str, value: str) -> bool:
+    """Write `value` to directory/name (0600) unless it already holds it; True if written."""
+    ensure_dir(directory)
+    path = directory / name
+    data = (value + "\n").encode()
+    if path.exists() and path.read_bytes() == data:
+        return False
+    path.unlink(missing_ok=True)
+    write_private(path, data)
+    return True
 
 
 def write_private(path: Path, data: bytes) -> None:

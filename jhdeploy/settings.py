@@ -84,6 +84,22 @@ def _check_relative_path(value: str) -> str | None:
     return None
 
 
+BOOLEAN = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+
+
+def _check_bool(value: str) -> str | None:
+    return None if value.lower() in BOOLEAN else "yes or no"
+
+
+def _check_url(value: str) -> str | None:
+    return None if re.match(r"^https?://[^\s/]+(/\S*)?$", value) else "a URL starting with http:// or https://"
+
+
+def _check_names(value: str) -> str | None:
+    names = [n.strip() for n in value.split(",")]
+    return None if all(re.match(r"^[\w.@:/-]+$", n) for n in names) else "names separated by commas"
+
+
 def _check_path(value: str) -> str | None:
     return None if value.startswith("/") else "an absolute path inside the container"
 
@@ -100,8 +116,16 @@ CHECKS = {
     "path": _check_path,
     "relative_path": _check_relative_path,
     "count": _check_count,
+    "bool": _check_bool,
+    "url": _check_url,
+    "names": _check_names,
     "seconds": _check_seconds,
 }
+
+AUTHENTICATORS = ("dummy_authenticator", "tmp_authenticator", "hash_authenticator",
+                  "native_authenticator", "github_authenticator", "generic_oauth")
+OAUTH_AUTHENTICATORS = ("github_authenticator", "generic_oauth")
+DEFAULT_DUMMY_PASSWORD = "change-me-now"
 
 STACK = "Stack"
 TLS = "Web access and TLS"
@@ -135,10 +159,75 @@ SETTINGS: tuple[Setting, ...] = (
             "Host port for plain HTTP (no_ssl).", kind="port"),
 
     Setting("JUPYTERHUB_AUTHENTICATOR", "dummy_authenticator", AUTH,
-            "How people log in. dummy_authenticator: any user in userlist, one shared password.",
-            choices=("dummy_authenticator",)),
-    Setting("DUMMY_AUTH_PASSWORD", "change-me-now", AUTH,
-            "The shared password of dummy_authenticator. Change it on anything but a laptop."),
+            "How people log in. dummy_authenticator: users in userlist, one shared password. "
+            "tmp_authenticator: every visitor gets a temporary user, no password. "
+            "hash_authenticator: users in userlist, each with a password derived from a secret key "
+            "(`invoke user-password NAME`). native_authenticator: people sign up at /hub/signup; "
+            "admins authorize them at /hub/authorize. github_authenticator: GitHub (or GitHub "
+            "Enterprise) OAuth. generic_oauth: any OpenID Connect provider.",
+            choices=AUTHENTICATORS),
+    Setting("DUMMY_AUTH_PASSWORD", DEFAULT_DUMMY_PASSWORD, AUTH,
+            "dummy_authenticator: the shared password. Change it on anything but a laptop."),
+    Setting("HASH_PASSWORD_LENGTH", "8", AUTH,
+            "hash_authenticator: length of each user's password. The key is generated in "
+            "secrets/hash_secret_key.", kind="count"),
+    Setting("NATIVEAUTH_SIGNUP", "authorize_signup", AUTH,
+            "native_authenticator: open_signup lets anyone who signs up log in; authorize_signup "
+            "waits for an admin to authorize them at /hub/authorize.",
+            choices=("authorize_signup", "open_signup")),
+    Setting("NATIVEAUTH_EMAIL", "no", AUTH,
+            "native_authenticator: ask for an email address at sign-up.", kind="bool"),
+    Setting("NATIVEAUTH_MIN_PASSWORD_LENGTH", "10", AUTH,
+            "native_authenticator: shortest password accepted; common passwords are refused too.",
+            kind="count"),
+    Setting("NATIVEAUTH_FAILED_LOGINS", "3", AUTH,
+            "native_authenticator: wrong passwords in a row before the account is locked.", kind="count"),
+    Setting("NATIVEAUTH_LOCKOUT_SECONDS", "1200", AUTH,
+            "native_authenticator: how long a locked account stays locked.", kind="seconds"),
+    Setting("OAUTH_CALLBACK_URL", "", AUTH,
+            "OAuth callback registered with the provider. Empty: https://JH_FQDN/hub/oauth_callback "
+            "(with the HTTPS port when it is not 443).", kind="url", optional=True),
+    Setting("GITHUB_CLIENT_ID", "", AUTH,
+            "github_authenticator: the OAuth app's client id, from "
+            "https://github.com/settings/developers (or your GitHub Enterprise).", optional=True),
+    Setting("GITHUB_CLIENT_SECRET", "", AUTH,
+            "github_authenticator: the OAuth app's client secret. Or leave empty and put it in "
+            "secrets/oauth_client_secret.", optional=True),
+    Setting("GITHUB_ALLOWED_ORGS", "", AUTH,
+            "github_authenticator: members of these organizations (comma-separated; org:team works) "
+            "may log in, besides the users in userlist.", kind="names", optional=True),
+    Setting("GITHUB_URL", "", AUTH,
+            "github_authenticator: your GitHub Enterprise URL. Empty: https://github.com.",
+            kind="url", optional=True),
+    Setting("OAUTH_CLIENT_ID", "", AUTH,
+            "generic_oauth: the client id registered with your OpenID Connect provider.", optional=True),
+    Setting("OAUTH_CLIENT_SECRET", "", AUTH,
+            "generic_oauth: the client secret. Or leave empty and put it in secrets/oauth_client_secret.",
+            optional=True),
+    Setting("OAUTH_DISCOVERY_URL", "", AUTH,
+            "generic_oauth: the provider's .well-known/openid-configuration URL; the hub reads the "
+            "other URLs from it at start. Or set the three URLs below.", kind="url", optional=True),
+    Setting("OAUTH_AUTHORIZE_URL", "", AUTH, "generic_oauth: authorization endpoint.", kind="url", optional=True),
+    Setting("OAUTH_TOKEN_URL", "", AUTH, "generic_oauth: token endpoint.", kind="url", optional=True),
+    Setting("OAUTH_USERDATA_URL", "", AUTH, "generic_oauth: userinfo endpoint.", kind="url", optional=True),
+    Setting("OAUTH_SCOPES", "openid profile email", AUTH,
+            "generic_oauth: scopes to request, separated by spaces."),
+    Setting("OAUTH_USERNAME_CLAIM", "preferred_username", AUTH,
+            "generic_oauth: the userinfo claim that becomes the JupyterHub user name."),
+    Setting("OAUTH_GROUPS_CLAIM", "groups", AUTH,
+            "generic_oauth: the userinfo claim that lists the user's groups."),
+    Setting("OAUTH_ALLOWED_GROUPS", "", AUTH,
+            "generic_oauth: members of these groups (comma-separated) may log in, besides userlist.",
+            kind="names", optional=True),
+    Setting("OAUTH_ADMIN_GROUPS", "", AUTH,
+            "generic_oauth: members of these groups (comma-separated) are admins.", kind="names", optional=True),
+    Setting("OAUTH_LOGIN_SERVICE", "single sign-on", AUTH,
+            "generic_oauth: the name on the login button (\"Sign in with ...\")."),
+    Setting("ALLOW_NAMED_SERVERS", "no", AUTH,
+            "yes: each user may run several named servers, each with its own container and volume.",
+            kind="bool"),
+    Setting("NAMED_SERVERS_MAX", "2", AUTH,
+            "With ALLOW_NAMED_SERVERS=yes: named servers per user.", kind="count"),
 
     Setting("JUPYTERHUB_DB_URL", "sqlite", HUB,
             "Hub database: sqlite (a file on the data volume) or a full SQLAlchemy URL.", kind="db_url"),
@@ -193,7 +282,16 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
-SECRET_KEYS = frozenset({"DUMMY_AUTH_PASSWORD"})
+SECRET_KEYS = frozenset({"DUMMY_AUTH_PASSWORD", "GITHUB_CLIENT_SECRET", "OAUTH_CLIENT_SECRET"})
+
+
+def is_yes(value: str) -> bool:
+    return BOOLEAN[value.lower()]
+
+
+def names(value: str) -> set[str]:
+    """A comma-separated list, as a set; empty means none."""
+    return {n.strip() for n in value.split(",") if n.strip()}
 
 
 def _interpolate(value: str, known: dict[str, str]) -> str:

@@ -7,15 +7,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from jhdeploy import cacerts
 from jhdeploy import settings as settings_module
-from jhdeploy.layout import SECRET_FILES
-from jhdeploy.settings import Settings
+from jhdeploy.layout import SECRET_FILES, public_host, public_url
+from jhdeploy.settings import OAUTH_AUTHENTICATORS, Settings
 
 SSL_OVERRIDES = {
     "use_ssl_ss": "compose/ssl_ss.yml",
     "no_ssl": "compose/no_ssl.yml",
+}
+# Authenticators that need a secret file mounted into the hub.
+AUTH_OVERRIDES = {
+    "hash_authenticator": "compose/hash.yml",
+    "github_authenticator": "compose/oauth.yml",
+    "generic_oauth": "compose/oauth.yml",
+}
+# Where an admin gets what an authenticator needs.
+WHERE = {
+    "GITHUB_CLIENT_ID": "create an OAuth app at https://github.com/settings/developers "
+                        "(or in your GitHub Enterprise)",
+    "OAUTH_CLIENT_ID": "register a client (confidential, authorization code flow) with your OpenID provider",
 }
 
 
@@ -48,8 +60,31 @@ class Stack:
         return self.settings["JUPYTERHUB_SSL"] == "use_ssl_ss"
 
     @property
+    def authenticator(self) -> str:
+        return self.settings["JUPYTERHUB_AUTHENTICATOR"]
+
+    @property
     def compose_files(self) -> list[str]:
-        return ["compose/base.yml", SSL_OVERRIDES[self.settings["JUPYTERHUB_SSL"]]]
+        files = ["compose/base.yml", SSL_OVERRIDES[self.settings["JUPYTERHUB_SSL"]]]
+        if self.authenticator in AUTH_OVERRIDES:
+            files.append(AUTH_OVERRIDES[self.authenticator])
+        return files
+
+    @property
+    def client_secret_key(self) -> str | None:
+        """The .env key of the OAuth client secret, for the OAuth authenticators."""
+        return {"github_authenticator": "GITHUB_CLIENT_SECRET",
+                "generic_oauth": "OAUTH_CLIENT_SECRET"}.get(self.authenticator)
+
+    def warnings(self) -> list[str]:
+        s = self.settings
+        found = []
+        if (self.authenticator == "dummy_authenticator"
+                and s["DUMMY_AUTH_PASSWORD"] == settings_module.DEFAULT_DUMMY_PASSWORD
+                and self.host not in ("localhost", "127.0.0.1", "::1")):
+            found.append(f"!!! DUMMY_AUTH_PASSWORD is still the template's {s['DUMMY_AUTH_PASSWORD']!r} on "
+                         f"{self.host}: anyone who reads the template can log in. Set a password in .env.")
+        return found
 
     @property
     def options(self) -> dict[str, str]:
@@ -65,14 +100,11 @@ class Stack:
 
     @property
     def host(self) -> str:
-        return self.settings["JH_FQDN"] or "localhost"
+        return public_host(self.settings)
 
     @property
     def url(self) -> str:
-        if self.uses_tls:
-            port = self.settings["JUPYTERHUB_HTTPS_PORT"]
-            return f"https://{self.host}/" if port == "443" else f"https://{self.host}:{port}/"
-        return f"http://{self.host}:{self.settings['JUPYTERHUB_HTTP_PORT']}/"
+        return public_url(self.settings)
 
     @property
     def local_url(self) -> str:
@@ -87,6 +119,8 @@ class Stack:
 
 def file_problems(root: Path, s: Settings) -> list[str]:
     """Settings that name files: the files must exist and be usable."""
+    from jhdeploy import cacerts  # needs cryptography, which only the host side has for sure
+
     found = []
     logo = s["LOGO_IMAGE"]
     if logo and not (logo.startswith("conf/") and (root / logo).is_file()):
@@ -103,10 +137,36 @@ def file_problems(root: Path, s: Settings) -> list[str]:
     return found
 
 
+def auth_problems(stack: Stack) -> list[str]:
+    """What the chosen authenticator needs and lacks, with where to get it."""
+    s, found = stack.settings, []
+    auth = stack.authenticator
+    if auth not in OAUTH_AUTHENTICATORS:
+        return found
+    id_key = "GITHUB_CLIENT_ID" if auth == "github_authenticator" else "OAUTH_CLIENT_ID"
+    if not s[id_key]:
+        found.append(f"JUPYTERHUB_AUTHENTICATOR={auth} needs {id_key}: {WHERE[id_key]}.")
+    secret_key = stack.client_secret_key
+    if not s[secret_key] and not stack.secret_path("oauth_client_secret").exists():
+        found.append(f"JUPYTERHUB_AUTHENTICATOR={auth} needs {secret_key} in .env, or the secret in "
+                     f"secrets/oauth_client_secret: it comes with the client id.")
+    if auth == "generic_oauth" and not s["OAUTH_DISCOVERY_URL"]:
+        missing = [k for k in ("OAUTH_AUTHORIZE_URL", "OAUTH_TOKEN_URL", "OAUTH_USERDATA_URL") if not s[k]]
+        if missing:
+            found.append("JUPYTERHUB_AUTHENTICATOR=generic_oauth needs OAUTH_DISCOVERY_URL (the provider's "
+                         f".well-known/openid-configuration), or else {', '.join(missing)}.")
+    callback = s["OAUTH_CALLBACK_URL"]
+    if callback and urlsplit(callback).hostname != stack.host:
+        found.append(f"OAUTH_CALLBACK_URL={callback!r} must point at this hub's host {stack.host!r} "
+                     "(JH_FQDN, or localhost when JH_FQDN is empty).")
+    return found
+
+
 def load(root: Path, overrides: dict[str, str] | None = None) -> Stack:
     """Read and validate `root/.env` and the files it names (raises SettingsError)."""
     s = settings_module.load(root / ".env", overrides)
-    found = file_problems(root, s)
+    stack = Stack(root, s)
+    found = file_problems(root, s) + auth_problems(stack)
     if found:
         raise settings_module.SettingsError(found)
-    return Stack(root, s)
+    return stack

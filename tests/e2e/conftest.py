@@ -185,6 +185,7 @@ class Deployment:
         volumes = docker("volume", "ls", "--quiet", "--filter", f"name=^{self.project}-").stdout.split()
         if volumes:
             docker("volume", "rm", "--force", *volumes, check=False)
+        docker("network", "rm", self.network, check=False)
 
 
 @pytest.fixture(scope="module")

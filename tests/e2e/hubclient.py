@@ -33,22 +33,44 @@ class HubClient:
         form = {"username": username, "password": password, "_xsrf": self._xsrf("/hub/")}
         return self.request("POST", self.base + "/hub/login", data=form)
 
+    def oauth_login(self, provider_seen_by_hub: str, provider_seen_by_us: str) -> requests.Response:
+        """The browser side of an OAuth login: hub -> provider -> hub callback.
+
+        The provider's name resolves only on the stack's network, so the redirect
+        to it is rewritten to its published port, as a hosts-file entry would.
+        """
+        to_provider = self.get("/hub/oauth_login", allow_redirects=False)
+        assert to_provider.status_code == 302, to_provider.text
+        location = to_provider.headers["Location"]
+        assert location.startswith(provider_seen_by_hub), location
+        back = self.request("GET", location.replace(provider_seen_by_hub, provider_seen_by_us, 1),
+                            allow_redirects=False)
+        assert back.status_code == 302, back.text
+        return self.request("GET", back.headers["Location"])
+
+    def signup(self, username: str, password: str) -> requests.Response:
+        """NativeAuthenticator's sign-up form."""
+        self.get("/hub/signup")
+        form = {"username": username, "signup_password": password,
+                "signup_password_confirmation": password, "_xsrf": self._xsrf("/hub/")}
+        return self.request("POST", self.base + "/hub/signup", data=form)
+
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call the hub's REST API with the login cookie (and its XSRF token)."""
         headers = {"X-XSRFToken": self._xsrf("/hub/")}
         return self.request(method, self.base + "/hub/api" + path, headers=headers, **kwargs)
 
-    def spawn(self, username: str, timeout: float = 120) -> dict:
-        """Start the user's default server and wait until the hub reports it ready."""
-        response = self.api("POST", f"/users/{username}/server")
+    def spawn(self, username: str, timeout: float = 120, server: str = "") -> dict:
+        """Start a server (the default one, or a named one) and wait until the hub reports it ready."""
+        path = f"/users/{username}/servers/{server}" if server else f"/users/{username}/server"
+        response = self.api("POST", path)
         # Logging in already starts the default server; a second request says so.
         already = response.status_code == 400 and "already" in response.text
         assert response.status_code in (201, 202) or already, (response.status_code, response.text)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             model = self.api("GET", f"/users/{username}").json()
-            server = model.get("servers", {}).get("", {})
-            if server.get("ready"):
+            if model.get("servers", {}).get(server, {}).get("ready"):
                 return model
             time.sleep(1)
         raise AssertionError(f"server of {username} not ready after {timeout} s: {model}")
@@ -57,9 +79,10 @@ class HubClient:
         response = self.api("DELETE", f"/users/{username}/server")
         assert response.status_code in (202, 204), (response.status_code, response.text)
 
-    def contents(self, method: str, username: str, path: str = "", **kwargs) -> requests.Response:
-        """The user's Jupyter Server contents API, through the proxy."""
-        self.get(f"/user/{username}/lab")  # sets the server's own _xsrf cookie
-        headers = {"X-XSRFToken": self._xsrf(f"/user/{username}/")}
-        url = f"{self.base}/user/{username}/api/contents/{path}"
+    def contents(self, method: str, username: str, path: str = "", server: str = "", **kwargs) -> requests.Response:
+        """A server's Jupyter Server contents API, through the proxy."""
+        prefix = f"/user/{username}/{server + '/' if server else ''}"
+        self.get(prefix + "lab")  # the server's own login (OAuth with the hub) and _xsrf cookie
+        headers = {"X-XSRFToken": self._xsrf(prefix)}
+        url = f"{self.base}{prefix}api/contents/{path}"
         return self.request(method, url, headers=headers, **kwargs)

@@ -48,6 +48,14 @@ def test_bad_env_fails_before_any_docker_call(clone, fake_bin):
     assert not (fake_bin / "calls").exists()
 
 
+def test_oauth_without_its_client_id_fails_before_any_docker_call(clone, fake_bin):
+    (clone / ".env").write_text("JUPYTERHUB_AUTHENTICATOR=github_authenticator\nGITHUB_CLIENT_SECRET=x\n")
+    result = invoke(clone, "start", path=f"{fake_bin}:/usr/bin:/bin")
+    assert result.returncode == 2
+    assert "needs GITHUB_CLIENT_ID" in result.stderr
+    assert not (fake_bin / "calls").exists()
+
+
 def test_bad_userlist_line_fails_before_any_docker_call(clone, fake_bin):
     (clone / "userlist").write_text("alice admin\nbob is-admin\n")
     result = invoke(clone, "start", path=f"{fake_bin}:/usr/bin:/bin")

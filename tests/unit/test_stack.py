@@ -61,6 +61,7 @@ def test_compose_merges_the_selected_files(tmp_path, mode, published):
     assert [p["published"] for p in hub["ports"]] == [published]
     assert hub["restart"] == "unless-stopped"
     assert merged["volumes"]["data"]["external"] is True
-    assert merged["networks"]["default"]["name"] == "jupyterhub-network"
+    network = merged["networks"]["default"]
+    assert network["name"] == "jupyterhub-network" and network["external"] is True
     secrets = {entry["source"] for entry in hub["secrets"]}
     assert ("ssl_key" in secrets) == (mode == "use_ssl_ss")
