@@ -10,16 +10,19 @@
 from __future__ import annotations
 
 import datetime
+import sys
 import time
 from pathlib import Path
 
 from invoke import Exit, task
 
+from jhdeploy import backup as backups
 from jhdeploy import build as builder
 from jhdeploy import engine, health, images, userlist
+from jhdeploy import images as images_module  # `clean --images` shadows the name inside clean()
 from jhdeploy import setup as first_run
 from jhdeploy import stack as stack_module
-from jhdeploy.layout import HUB_SERVICE
+from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE
 from jhdeploy.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parent
@@ -184,6 +187,139 @@ def user_password(c, name):
             "print(g(sys.argv[1], open('/run/secrets/hash_secret_key').read().strip(), int(sys.argv[2])))")
     engine.compose(c, stack, ["run", "--rm", "--no-deps", "-T", "--entrypoint", "python3", HUB_SERVICE,
                               "-c", code, name, stack.settings["HASH_PASSWORD_LENGTH"]], echo=False)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before a step that replaces or deletes data; --yes answers for scripts."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Exit(f"{question}\nNothing was changed: run again with --yes to confirm.", code=1)
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        raise Exit("Nothing was changed.", code=1)
+
+
+def require_stopped(c, stack, what: str) -> None:
+    if engine.stack_containers(c, stack.project):
+        raise Exit(f"The stack is running. Run `invoke stop` first, then `invoke {what}`.", code=1)
+
+
+@task(help={
+    "no-secrets": "Leave secrets/ out (by default they go into a second owner-only archive).",
+    "user-volumes": "Also archive every user's volume (can be large).",
+})
+def backup(c, no_secrets=False, user_volumes=False):
+    """Write a verified, timestamped backup archive (works while the hub runs)."""
+    stack = load_stack()
+    ready_engine(c)
+    started = time.monotonic()
+    print(f"Backing up {stack.project} into {stack.backup_dir}/ ...")
+    archive = backups.create(c, stack, include_secrets=not no_secrets, include_user_volumes=user_volumes)
+    size = archive.stat().st_size / 1e6
+    print(f"✓ {archive} ({size:.1f} MB, checksums verified) in {time.monotonic() - started:.0f} s.")
+    print(f"Restore it with: invoke restore {archive}")
+
+
+@task(help={
+    "archive": "The backup archive (a .tar.gz written by `invoke backup`).",
+    "yes": "Do not ask before overwriting .env, userlist, secrets, the database and user volumes.",
+})
+def restore(c, archive, yes=False):
+    """Restore a backup archive into the stopped stack (asks before overwriting)."""
+    path = Path(archive).resolve()
+    if not path.is_file():
+        raise Exit(f"No archive at {archive}.", code=2)
+    try:
+        manifest = backups.read_verified(path)
+    except backups.DamagedArchive as error:
+        raise Exit(f"✗ Refusing to restore: {error}. Nothing was changed.", code=1) from None
+    stack = load_stack()
+    ready_engine(c)
+    require_stopped(c, stack, f"restore {archive}")
+    what = [".env", "userlist", f"the {manifest['database']} database"]
+    what += ["secrets/"] if manifest["secrets_archive"] else []
+    what += [f"{len(manifest['user_volumes'])} user volume(s)"] if manifest["user_volumes"] else []
+    confirm(f"Restore {path.name} (made {manifest['created']}) over {', '.join(what)}?", yes)
+    started = time.monotonic()
+    stack = backups.restore(c, stack, path, reload_stack=load_stack)
+    print(f"✓ Restored in {time.monotonic() - started:.0f} s. Start the hub with: invoke start")
+
+
+@task(help={
+    "volumes": "Also delete the stack's volumes: the hub database, PostgreSQL data and every user volume.",
+    "images": "Also delete the images that `invoke build` made.",
+    "yes": "Do not ask before deleting volumes.",
+})
+def clean(c, volumes=False, images=False, yes=False):
+    """Remove the stack's containers and network; --volumes deletes its data (asks first)."""
+    stack = load_stack()
+    ready_engine(c)
+    _stop(c, stack)
+    deleted = []
+    if engine.probe(c, ["docker", "network", "rm", stack.settings["DOCKER_NETWORK_NAME"]]).ok:
+        deleted.append(f"network {stack.settings['DOCKER_NETWORK_NAME']}")
+    if volumes:
+        names = [v for v in stack.volumes if engine.probe(c, ["docker", "volume", "inspect", v]).ok]
+        names += backups.user_volumes(c, stack)
+        if names:
+            confirm(f"Delete {len(names)} volume(s) for good: {', '.join(names)}?", yes)
+            engine.run(c, ["docker", "volume", "rm", *names], hide="out")
+            deleted += [f"volume {name}" for name in names]
+    if images:
+        for layer in images_module.LAYERS:
+            tag = stack.settings[layer.tag_key]
+            if engine.probe(c, ["docker", "image", "rm", tag]).ok:
+                deleted.append(f"image {tag}")
+    print("Deleted: " + (", ".join(deleted) if deleted else "nothing") + ".")
+
+
+def schema_revision(c, stack) -> str:
+    result = engine.compose(c, stack, ["run", "--rm", "-T", "--entrypoint", "python3", HUB_SERVICE,
+                                       "-m", "jhdeploy.dbtools", "revision"], hide="both", echo=False)
+    return result.stdout.strip().splitlines()[-1]
+
+
+@task
+def upgrade_db(c):
+    """Back up, then upgrade the hub database schema to this JupyterHub version."""
+    stack = load_stack()
+    ready_engine(c)
+    require_stopped(c, stack, "upgrade-db")
+    engine.ensure_stack_resources(c, stack)
+    archive = backups.create(c, stack)
+    print(f"✓ Backup first: {archive}")
+    before = schema_revision(c, stack)
+    engine.compose(c, stack, ["run", "--rm", "-T", HUB_SERVICE, "jupyterhub", "upgrade-db",
+                              "-f", "/srv/jupyterhub/conf/jupyterhub_config.py"])
+    after = schema_revision(c, stack)
+    if POSTGRES_SERVICE in engine.compose(c, stack, ["ps", "--services"], hide="both", echo=False).stdout:
+        engine.compose(c, stack, ["stop"], hide="both", echo=False)
+    change = f"{before} -> {after}" if before != after else f"already current ({after}); nothing changed"
+    print(f"✓ Schema revision: {change}. Start the hub with: invoke start")
+
+
+@task(help={"to": "The target database; only `postgres` (the stack's PostgreSQL service)."})
+def migrate_db(c, to="postgres"):
+    """Copy the SQLite hub database into the stack's PostgreSQL service."""
+    if to != "postgres":
+        raise Exit(f"--to {to!r}: only postgres is supported.", code=2)
+    stack = load_stack()
+    if stack.settings["JUPYTERHUB_DB_URL"] != "sqlite":
+        raise Exit("JUPYTERHUB_DB_URL is not sqlite: there is no SQLite hub database to migrate.", code=2)
+    ready_engine(c)
+    require_stopped(c, stack, "migrate-db --to postgres")
+    archive = backups.create(c, stack)
+    print(f"✓ Backup first: {archive}")
+    target = stack_module.load(ROOT, {"JUPYTERHUB_DB_URL": "postgres"})
+    engine.ensure_stack_resources(c, target)
+    backups.ensure_postgres(c, target)
+    result = engine.compose(c, target, ["run", "--rm", "--no-deps", "-T", "--entrypoint", "python3", HUB_SERVICE,
+                                        "-m", "jhdeploy.dbtools", "migrate-to-postgres"], warn=True)
+    engine.compose(c, target, ["stop"], hide="both", echo=False)
+    if not result.ok:
+        raise Exit("✗ Migration failed; the SQLite database is unchanged. See the messages above.", code=1)
+    print("✓ Migrated. Now set JUPYTERHUB_DB_URL=postgres in .env and run `invoke start`. "
+          "The SQLite file stays on the data volume, untouched.")
 
 
 @task

@@ -102,12 +102,13 @@ def ensure_network(c, name: str, project: str) -> bool:
 
 
 def ensure_stack_resources(c, stack: Stack) -> list[str]:
-    """The network and the data volume that Compose expects to exist; returns what was created."""
+    """The network and the volumes that Compose expects to exist; returns what was created."""
     created = []
     if ensure_network(c, stack.settings["DOCKER_NETWORK_NAME"], stack.project):
         created.append(f"network {stack.settings['DOCKER_NETWORK_NAME']}")
-    if ensure_volume(c, stack.settings["DATA_VOLUME_HOST"], stack.project):
-        created.append(f"volume {stack.settings['DATA_VOLUME_HOST']}")
+    for volume in stack.volumes:
+        if ensure_volume(c, volume, stack.project):
+            created.append(f"volume {volume}")
     return created
 
 
@@ -125,15 +126,22 @@ def stack_containers(c, project: str, running_only: bool = True) -> list[str]:
     return result.stdout.split() if result.ok else []
 
 
-def hub_state(c, stack: Stack) -> dict | None:
-    """`docker inspect` State of the hub container, or None if there is none."""
-    ids = probe(c, ["docker", "ps", "--all", "--quiet",
-                    "--filter", f"label=com.docker.compose.project={stack.project}",
-                    "--filter", f"label=com.docker.compose.service={HUB_SERVICE}"]).stdout.split()
+def service_states(c, stack: Stack) -> dict[str, dict]:
+    """`docker inspect` State of each of the stack's containers, by Compose service."""
+    ids = stack_containers(c, stack.project, running_only=False)
     if not ids:
-        return None
-    result = probe(c, ["docker", "inspect", "--format", "{{json .State}}", ids[0]])
-    return json.loads(result.stdout) if result.ok else None
+        return {}
+    result = probe(c, ["docker", "inspect", "--format",
+                       '{{index .Config.Labels "com.docker.compose.service"}} {{json .State}}', *ids])
+    states = {}
+    for line in result.stdout.splitlines() if result.ok else []:
+        service, _, state = line.partition(" ")
+        states[service] = json.loads(state)
+    return states
+
+
+def hub_state(c, stack: Stack) -> dict | None:
+    return service_states(c, stack).get(HUB_SERVICE)
 
 
 def wait_for(check, timeout: float, interval: float = 1.0):

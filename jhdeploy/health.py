@@ -8,7 +8,6 @@ import requests
 from invoke import Exit
 
 from jhdeploy import engine
-from jhdeploy import settings as settings_module
 from jhdeploy.layout import HUB_SERVICE
 from jhdeploy.stack import Stack
 
@@ -35,27 +34,52 @@ def _finished_since(state: dict, since: datetime.datetime) -> bool:
     return datetime.datetime.fromisoformat(finished).replace(tzinfo=datetime.timezone.utc) >= since
 
 
+def failed_service(states: dict[str, dict], since: datetime.datetime) -> str | None:
+    """The first service that crashed after `since` or reports itself unhealthy."""
+    for service, state in sorted(states.items()):
+        crashed = (state.get("Restarting") or state.get("Status") == "exited") and _finished_since(state, since)
+        if crashed or state.get("Health", {}).get("Status") == "unhealthy":
+            return service
+    return None
+
+
 def wait_until_healthy(c, stack: Stack, timeout: float, since: datetime.datetime) -> None:
-    """Poll until healthy; fail early, with the hub's logs, if it crashes after `since`."""
-    def healthy_or_crashed():
-        state = engine.hub_state(c, stack) or {}
-        if (state.get("Restarting") or state.get("Status") == "exited") and _finished_since(state, since):
-            return "crashed"
+    """Poll until healthy; fail early, with the logs, if a service crashes after `since`."""
+    def healthy_or_failed():
+        failed = failed_service(engine.service_states(c, stack), since)
+        if failed:
+            return failed
         return "healthy" if check(stack, timeout=3)[0] else None
 
     if c.config.run.dry:
         return
-    outcome = engine.wait_for(healthy_or_crashed, timeout, interval=1.0)
+    outcome = engine.wait_for(healthy_or_failed, timeout, interval=1.0)
     if outcome == "healthy":
         return
-    what = "crashed while starting" if outcome == "crashed" else f"did not answer within {timeout:.0f} s"
-    logs = ["logs", "--since", since.strftime("%Y-%m-%dT%H:%M:%SZ"), "--tail", "60", HUB_SERVICE]
-    engine.compose(c, stack, logs, warn=True, echo=False)
+    service = outcome or HUB_SERVICE
+    what = f"{service} failed while starting" if outcome else f"the hub did not answer within {timeout:.0f} s"
+    logs = ["logs", "--since", since.strftime("%Y-%m-%dT%H:%M:%SZ"), "--tail", "60", service]
+    result = engine.compose(c, stack, logs, warn=True, echo=False, hide="both")
+    text = result.stdout + result.stderr
+    if needs_upgrade(text):
+        # Stop the restart loop: the hub refuses this database until it is upgraded.
+        engine.compose(c, stack, ["stop"], hide="both", echo=False)
+        raise Exit(
+            "\n✗ The hub database has an older schema than this JupyterHub. The stack is stopped.\n"
+            "Run `invoke upgrade-db` (it backs up first), then `invoke start`.",
+            code=1,
+        )
+    print(text)
     raise Exit(
-        f"\n✗ The hub {what}; its log lines are above. Fix the cause, then run `invoke restart`. "
+        f"\n✗ {what}; its log lines are above. Fix the cause, then run `invoke restart`. "
         "`invoke logs` follows the logs.",
         code=1,
     )
+
+
+def needs_upgrade(hub_logs: str) -> bool:
+    """JupyterHub's refusal to run on an old schema ("Found database schema version X != Y")."""
+    return "database schema version" in hub_logs and "upgrade-db" in hub_logs
 
 
 def login_hint(stack: Stack) -> str:
@@ -66,8 +90,6 @@ def login_hint(stack: Stack) -> str:
 
 
 def mask_secrets(text: str, stack: Stack) -> str:
-    for key in settings_module.SECRET_KEYS:
-        value = stack.settings[key]
-        if value:
-            text = text.replace(value, "********")
+    for value in stack.secret_values():
+        text = text.replace(value, "********")
     return text

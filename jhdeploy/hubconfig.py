@@ -13,6 +13,7 @@ import shlex
 import sys
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 from jhdeploy import compat
 from jhdeploy import settings as settings_module
@@ -20,12 +21,17 @@ from jhdeploy import userlist as userlist_module
 from jhdeploy.layout import (
     HUB_PORT,
     HUB_SERVICE,
+    POSTGRES_SERVICE,
     STACK_LABEL,
     container_secret,
     public_url,
 )
 
 HUB_ROOT = Path(os.environ.get("JHDEPLOY_HUB_ROOT", "/srv/jupyterhub"))
+
+
+def read_file(path) -> str:
+    return Path(path).read_text(encoding="utf-8")
 
 
 def user_volume_name(template: str, spawner) -> str:
@@ -60,11 +66,18 @@ def update_spawner(s, c) -> None:
     c.DockerSpawner.extra_create_kwargs = {"labels": {STACK_LABEL: s["COMPOSE_PROJECT_NAME"]}}
 
 
-def update_database(s, c) -> None:
-    """SQLite lives on the data volume so that it survives stop, start and rebuilds."""
+def update_database(s, c, read=read_file) -> None:
+    """SQLite lives on the data volume so that it survives stop, start and rebuilds.
+
+    With postgres the password comes from the mounted secret. It has to be in the
+    URL (alembic's schema check sees only the URL); JupyterHub redacts it in logs.
+    """
     url = s["JUPYTERHUB_DB_URL"]
     if url == "sqlite":
         url = f"sqlite:///{s['DATA_VOLUME_CONTAINER']}/jupyterhub.sqlite"
+    elif url == "postgres":
+        password = quote(read(container_secret("postgres_password")).strip(), safe="")
+        url = f"postgresql+psycopg2://{s['POSTGRES_USER']}:{password}@{POSTGRES_SERVICE}:5432/{s['POSTGRES_DB']}"
     c.JupyterHub.db_url = url
 
 
@@ -72,10 +85,6 @@ def update_tls(s, c) -> None:
     if s["JUPYTERHUB_SSL"] == "use_ssl_ss":
         c.JupyterHub.ssl_cert = str(container_secret("ssl_cert"))
         c.JupyterHub.ssl_key = str(container_secret("ssl_key"))
-
-
-def read_file(path) -> str:
-    return Path(path).read_text(encoding="utf-8")
 
 
 def update_secrets(s, c, read=read_file) -> None:
@@ -222,7 +231,7 @@ def update_logging(s, c) -> None:
 def apply_config(s, users: userlist_module.Userlist, c, read_secret=read_file) -> None:
     update_network(s, c)
     update_spawner(s, c)
-    update_database(s, c)
+    update_database(s, c, read_secret)
     update_tls(s, c)
     update_secrets(s, c, read_secret)
     update_auth(s, users, c, read_secret)

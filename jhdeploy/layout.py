@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 HUB_SERVICE = "jupyterhub"  # the Compose service, and the host name users connect to
+POSTGRES_SERVICE = "postgres"
 HUB_PORT = 8000  # the public (proxy) port inside the hub container
 HUB_API_PORT = 8081
 STACK_LABEL = "org.jhdeploy.stack"  # on every container the hub spawns

@@ -65,9 +65,9 @@ def _check_pattern(pattern: re.Pattern, allowed: str):
 
 
 def _check_db_url(value: str) -> str | None:
-    if value == "sqlite" or "://" in value:
+    if value in ("sqlite", "postgres") or "://" in value:
         return None
-    return "'sqlite', or a full SQLAlchemy URL such as postgresql://user@host/db"
+    return "'sqlite', 'postgres', or a full SQLAlchemy URL such as postgresql://user@host/db"
 
 
 def _check_count(value: str) -> str | None:
@@ -135,6 +135,7 @@ IMAGES = "Images and versions"
 SPAWNER = "User servers"
 BUILD = "Building the notebook image"
 LOOK = "Interface and branding"
+DATABASE = "Database and backups"
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("COMPOSE_PROJECT_NAME", "jupyterhub", STACK,
@@ -229,8 +230,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NAMED_SERVERS_MAX", "2", AUTH,
             "With ALLOW_NAMED_SERVERS=yes: named servers per user.", kind="count"),
 
-    Setting("JUPYTERHUB_DB_URL", "sqlite", HUB,
-            "Hub database: sqlite (a file on the data volume) or a full SQLAlchemy URL.", kind="db_url"),
+    Setting("JUPYTERHUB_DB_URL", "sqlite", DATABASE,
+            "Hub database. sqlite: a file on the data volume. postgres: a PostgreSQL service in the "
+            "stack (compose/postgres.yml). Or a full SQLAlchemy URL for a database of your own.",
+            kind="db_url"),
+    Setting("POSTGRES_VERSION", "17", DATABASE,
+            "With postgres: the PostgreSQL major version.", kind="version"),
+    Setting("POSTGRES_IMAGE", "postgres:${POSTGRES_VERSION}", DATABASE,
+            "With postgres: the image (the official one, or a mirror's).", kind="image"),
+    Setting("POSTGRES_DB", "jupyterhub", DATABASE, "With postgres: the database name.", kind="docker_name"),
+    Setting("POSTGRES_USER", "jupyterhub", DATABASE,
+            "With postgres: the role the hub connects as (its password is generated in "
+            "secrets/postgres_password).", kind="docker_name"),
+    Setting("DB_VOLUME_HOST", "${COMPOSE_PROJECT_NAME}-db", DATABASE,
+            "With postgres: the Docker volume that holds the database. No task deletes it unless "
+            "you run `invoke clean --volumes`.", kind="docker_name"),
+    Setting("DB_VOLUME_CONTAINER", "/var/lib/postgresql/data", DATABASE,
+            "With postgres: where the volume is mounted in the database container (PGDATA).", kind="path"),
+    Setting("BACKUP_DIR", "backups", DATABASE,
+            "Where `invoke backup` writes its archives (a folder here, or an absolute path).",
+            kind="text"),
     Setting("JUPYTERHUB_LOG_LEVEL", "INFO", HUB,
             "Hub log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
 

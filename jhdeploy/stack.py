@@ -66,9 +66,30 @@ class Stack:
     @property
     def compose_files(self) -> list[str]:
         files = ["compose/base.yml", SSL_OVERRIDES[self.settings["JUPYTERHUB_SSL"]]]
+        if self.uses_postgres:
+            files.append("compose/postgres.yml")
         if self.authenticator in AUTH_OVERRIDES:
             files.append(AUTH_OVERRIDES[self.authenticator])
         return files
+
+    @property
+    def uses_postgres(self) -> bool:
+        """The PostgreSQL service of compose/postgres.yml, not an external database."""
+        return self.settings["JUPYTERHUB_DB_URL"] == "postgres"
+
+    @property
+    def volumes(self) -> list[str]:
+        """The stack's own named volumes (user volumes are found by their prefix)."""
+        names = [self.settings["DATA_VOLUME_HOST"]]
+        return names + ([self.settings["DB_VOLUME_HOST"]] if self.uses_postgres else [])
+
+    @property
+    def user_volume_prefix(self) -> str:
+        return f"{self.project}-user-"
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.root / self.settings["BACKUP_DIR"]
 
     @property
     def client_secret_key(self) -> str | None:
@@ -89,14 +110,29 @@ class Stack:
     @property
     def options(self) -> dict[str, str]:
         """The choices that shape the stack, for `invoke status`."""
-        keys = ("JUPYTERHUB_SSL", "JUPYTERHUB_AUTHENTICATOR", "JUPYTERHUB_DB_URL")
-        return {key: self.settings[key] for key in keys}
+        keys = ("JUPYTERHUB_SSL", "JUPYTERHUB_AUTHENTICATOR")
+        options = {key: self.settings[key] for key in keys}
+        url = self.settings["JUPYTERHUB_DB_URL"]
+        options["JUPYTERHUB_DB_URL"] = url if url in ("sqlite", "postgres") else "external database"
+        return options
 
     def compose_env(self) -> dict[str, str]:
-        """Values for `${VAR}` in the Compose files; secrets are mounted, never passed."""
+        """Values for `${VAR}` in the Compose files. Secrets are mounted files; the one
+        exception feeds an `environment:`-sourced Compose secret, never a `${VAR}`."""
         env = {k: v for k, v in self.settings.values.items() if k not in settings_module.SECRET_KEYS}
         env["COMPOSE_PROJECT_NAME"] = self.project
+        password = self.secret_path("postgres_password")
+        if self.uses_postgres and password.exists():
+            env["JHDEPLOY_POSTGRES_PASSWORD"] = password.read_text().strip()
         return env
+
+    def secret_values(self) -> list[str]:
+        """Every secret value this stack knows, for masking output."""
+        values = [self.settings[key] for key in settings_module.SECRET_KEYS if self.settings[key]]
+        if self.secrets_dir.is_dir():
+            values += [p.read_text().strip() for p in self.secrets_dir.iterdir()
+                       if p.is_file() and not p.name.endswith(".crt")]
+        return [v for v in values if len(v) >= 6]
 
     @property
     def host(self) -> str:

@@ -6,6 +6,7 @@
 #   jhdeploy-standin/debian:bookworm          Debian root fs trusting the host's CAs
 #   jhdeploy-standin/jupyterhub:<version>     contract of quay.io/jupyterhub/jupyterhub
 #   jhdeploy-standin/minimal-notebook:latest  contract of quay.io/jupyter/minimal-notebook
+#   jhdeploy-standin/postgres:15              contract of the official postgres image
 set -o errexit -o pipefail -o nounset
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,3 +55,4 @@ build "jhdeploy-standin/jupyterhub:$jupyterhub_version" "$here/jupyterhub" \
 build jhdeploy-standin/minimal-notebook:latest "$here/minimal-notebook" \
   --build-arg "JUPYTERHUB_VERSION=$jupyterhub_version" \
   --build-arg "JUPYTERLAB_VERSION=$jupyterlab_version"
+build jhdeploy-standin/postgres:15 "$here/postgres"

@@ -89,3 +89,10 @@ def test_logo_and_templates_come_from_the_mounted_conf_folder():
     assert c.JupyterHub.logo_file == "/srv/jupyterhub/conf/logo.png"
     assert c.JupyterHub.template_paths == ["/srv/jupyterhub/conf/templates"]
     assert "logo_file" not in applied().JupyterHub
+
+
+def test_postgres_url_uses_the_service_and_the_mounted_password():
+    c = Config()
+    s = settings.from_mapping({"JUPYTERHUB_DB_URL": "postgres", "POSTGRES_USER": "hub", "POSTGRES_DB": "hubdb"})
+    hubconfig.update_database(s, c, read=lambda path: "p@ss/word\n")
+    assert c.JupyterHub.db_url == "postgresql+psycopg2://hub:p%40ss%2Fword@postgres:5432/hubdb"

@@ -43,7 +43,7 @@ def test_env_template_loads_to_the_defaults(tmp_path):
         ("JUPYTERHUB_HTTP_PORT", "70000", "a port number from 1 to 65535"),
         ("JH_FQDN", "my hub.example.org", "a host name"),
         ("COMPOSE_PROJECT_NAME", "My Project", "lowercase letters"),
-        ("JUPYTERHUB_DB_URL", "mysql", "'sqlite', or a full SQLAlchemy URL"),
+        ("JUPYTERHUB_DB_URL", "mysql", "'sqlite', 'postgres', or a full SQLAlchemy URL"),
         ("DOCKER_NOTEBOOK_DIR", "work", "an absolute path"),
         ("JUPYTERHUB_LOG_LEVEL", "LOUD", "choose one of"),
     ],
