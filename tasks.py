@@ -30,12 +30,12 @@ NO_CACHE_HELP = "Rebuild from scratch instead of using the build cache."
 WITH_DEPS_HELP = "Also build the layers below this one first."
 
 
-def load_stack() -> stack_module.Stack:
+def load_stack(overrides: dict[str, str] | None = None) -> stack_module.Stack:
     """Create missing files, then validate .env and userlist before any Docker call."""
     for name in first_run.copy_templates(ROOT):
         print(f"Created {name} from its template.")
     try:
-        stack = stack_module.load(ROOT)
+        stack = stack_module.load(ROOT, overrides)
         userlist.load(stack.userlist_file)
     except (SettingsError, userlist.UserlistError) as error:
         raise Exit(f"Invalid configuration, nothing was started:\n{error}", code=2) from None
@@ -105,13 +105,22 @@ def _start(c, stack, timeout: int) -> None:
     print(health.login_hint(stack))
 
 
+LE_HELP = ("Let's Encrypt: put Caddy in front for JH_FQDN, as JUPYTERHUB_SSL=use_ssl_le does, "
+           "without editing .env.")
+
+
+def ssl_override(le: bool) -> dict[str, str] | None:
+    return {"JUPYTERHUB_SSL": "use_ssl_le"} if le else None
+
+
 @task(help={
     "follow": "Tail the logs after the hub is up (Ctrl-C stops tailing, not the hub).",
     "timeout": "Seconds to wait for /hub/health before giving up.",
+    "le": LE_HELP,
 })
-def start(c, follow=False, timeout=180):
+def start(c, follow=False, timeout=180, le=False):
     """Start the stack and wait until the hub answers /hub/health."""
-    stack = load_stack()
+    stack = load_stack(ssl_override(le))
     _start(c, stack, timeout)
     if follow:
         engine.compose(c, stack, ["logs", "--follow"], warn=True)
@@ -126,7 +135,8 @@ def _stop(c, stack) -> None:
     leftovers = engine.spawned_containers(c, stack.project)
     if leftovers:
         engine.run(c, ["docker", "rm", "--force", *leftovers], hide="out")
-    engine.compose(c, stack, ["down"])
+    # --remove-orphans: services of options no longer selected (the proxy after `start --le`).
+    engine.compose(c, stack, ["down", "--remove-orphans"])
     print(f"Stopped in {time.monotonic() - started:.0f} s ({len(leftovers)} user container(s) removed). "
           "Volumes, the network and secrets are kept.")
 
@@ -137,10 +147,10 @@ def stop(c):
     _stop(c, load_stack())
 
 
-@task(help={"timeout": "Seconds to wait for /hub/health before giving up."})
-def restart(c, timeout=180):
+@task(help={"timeout": "Seconds to wait for /hub/health before giving up.", "le": LE_HELP})
+def restart(c, timeout=180, le=False):
     """Stop, then start: applies changes to .env, userlist and conf/."""
-    stack = load_stack()
+    stack = load_stack(ssl_override(le))
     _stop(c, stack)
     _start(c, stack, timeout)
 
@@ -158,10 +168,10 @@ def logs(c, service="", no_follow=False, tail="200"):
     engine.compose(c, stack, args, warn=True)
 
 
-@task
-def status(c):
-    """Show containers, hub health, the URL and which Compose files and options apply."""
-    stack = load_stack()
+@task(help={"le": "The stack was started with --le."})
+def status(c, le=False):
+    """Show containers, hub health, certificate, URL, and which Compose files and options apply."""
+    stack = load_stack(ssl_override(le))
     print(f"Project:  {stack.project}")
     print(f"URL:      {stack.url}")
     print(f"Files:    {' '.join(stack.compose_files)}")
@@ -171,6 +181,9 @@ def status(c):
     users = engine.spawned_containers(c, stack.project)
     print(f"User containers: {len(users)}")
     print(f"Hub health: {health.describe(stack)}")
+    report = health.certificate_report(stack)
+    if report:
+        print(report)
 
 
 @task(help={"name": "The user name, as listed in userlist."})

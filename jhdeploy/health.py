@@ -7,13 +7,23 @@ import datetime
 import requests
 from invoke import Exit
 
-from jhdeploy import engine
+from jhdeploy import engine, tlsprobe
 from jhdeploy.layout import HUB_SERVICE
 from jhdeploy.stack import Stack
 
 
 def check(stack: Stack, timeout: float = 5) -> tuple[bool, str]:
-    """GET /hub/health through the published port, verifying our certificate."""
+    """GET /hub/health through the published port, verifying our certificate.
+
+    With use_ssl_le the name on the certificate may not resolve here, so the
+    check connects to the local port with JH_FQDN as the server name, and asks
+    for a certificate that names it.
+    """
+    if stack.uses_le:
+        served = tlsprobe.fetch(int(stack.settings["JUPYTERHUB_HTTPS_PORT"]), stack.host, timeout=timeout)
+        if served.certificate is None or stack.host not in tlsprobe.names(served.certificate):
+            return False, "no certificate for JH_FQDN yet"
+        return served.status == 200, f"HTTP {served.status}"
     try:
         response = requests.get(stack.local_url + "hub/health", verify=stack.ca_bundle, timeout=timeout)
     except requests.RequestException as error:
@@ -24,6 +34,19 @@ def check(stack: Stack, timeout: float = 5) -> tuple[bool, str]:
 def describe(stack: Stack) -> str:
     ok, detail = check(stack)
     return f"{'healthy' if ok else 'not answering'} ({detail})"
+
+
+def certificate_report(stack: Stack) -> str | None:
+    """The served certificate's issuer, names and expiry, with a warning under 14 days."""
+    if stack.settings["JUPYTERHUB_SSL"] == "no_ssl":
+        return None
+    served = tlsprobe.fetch(int(stack.settings["JUPYTERHUB_HTTPS_PORT"]), stack.host)
+    if served.certificate is None:
+        return "Certificate: none served yet"
+    line, expiring = tlsprobe.describe(served.certificate)
+    warning = "\n!!! The certificate expires in under 14 days" + (
+        ": check the proxy's logs (`invoke logs --service proxy`) for renewal errors." if stack.uses_le else ".")
+    return f"Certificate: {line}" + (warning if expiring else "")
 
 
 def _finished_since(state: dict, since: datetime.datetime) -> bool:
@@ -83,7 +106,15 @@ def needs_upgrade(hub_logs: str) -> bool:
 
 
 def login_hint(stack: Stack) -> str:
-    hint = "Log in as any user listed in userlist, with the password DUMMY_AUTH_PASSWORD from .env."
+    auth = stack.authenticator
+    hint = {
+        "dummy_authenticator": "Log in as any user listed in userlist, with the password DUMMY_AUTH_PASSWORD "
+                               "from .env.",
+        "hash_authenticator": "Log in as a user listed in userlist; `invoke user-password NAME` prints the "
+                              "password.",
+        "native_authenticator": "Sign up at /hub/signup; admins authorize new users at /hub/authorize.",
+        "tmp_authenticator": "Every visitor gets a temporary user.",
+    }.get(auth, "Log in through your identity provider.")
     if stack.uses_tls:
         hint += "\nThe certificate is self-signed: your browser asks you to accept it once."
     return hint

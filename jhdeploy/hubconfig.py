@@ -242,8 +242,9 @@ def apply_config(s, users: userlist_module.Userlist, c, read_secret=read_file) -
 
 
 def load_settings(root: Path = HUB_ROOT) -> settings_module.Settings:
+    """The mounted .env, with what Compose pins for the hub (such as JUPYTERHUB_SSL under --le)."""
     try:
-        return settings_module.load(root / ".env")
+        return settings_module.load(root / ".env", settings_module.environment_overrides(os.environ))
     except settings_module.SettingsError as error:
         sys.exit(f"Invalid .env:\n{error}")
 

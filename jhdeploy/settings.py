@@ -149,15 +149,34 @@ SETTINGS: tuple[Setting, ...] = (
 
     Setting("JUPYTERHUB_SSL", "use_ssl_ss", TLS,
             "use_ssl_ss: the hub serves HTTPS with a generated self-signed certificate. "
-            "no_ssl: plain HTTP, for running behind a proxy of your own.",
-            choices=("use_ssl_ss", "no_ssl")),
+            "use_ssl_le: Caddy in front gets a Let's Encrypt (ACME) certificate for JH_FQDN and renews "
+            "it (also `invoke start --le`). no_ssl: plain HTTP, for running behind a proxy of your own.",
+            choices=("use_ssl_ss", "use_ssl_le", "no_ssl")),
     Setting("JH_FQDN", "", TLS,
-            "The hub's public host name; added to the self-signed certificate. Empty: localhost.",
+            "The hub's public host name. use_ssl_ss adds it to the certificate; use_ssl_le needs it "
+            "(a public DNS name pointing at this host). Empty: localhost.",
             kind="hostname", optional=True),
+    Setting("JH_EMAIL", "", TLS,
+            "use_ssl_le: the ACME account's email, where Let's Encrypt sends expiry warnings.",
+            optional=True),
+    Setting("CERT_SERVER", "", TLS,
+            "use_ssl_le: empty for Let's Encrypt production, --staging for its staging service, or the "
+            "directory URL of another ACME server (an internal step-ca, for example).", optional=True),
+    Setting("ACME_CA_ROOT", "", TLS,
+            "use_ssl_le: a PEM file here with the root that signed the ACME server's own HTTPS "
+            "certificate, for a private ACME server.", kind="relative_path", optional=True),
     Setting("JUPYTERHUB_HTTPS_PORT", "443", TLS,
-            "Host port for HTTPS (use_ssl_ss).", kind="port"),
+            "Host port for HTTPS (use_ssl_ss, use_ssl_le).", kind="port"),
     Setting("JUPYTERHUB_HTTP_PORT", "8000", TLS,
             "Host port for plain HTTP (no_ssl).", kind="port"),
+    Setting("LE_HTTP_PORT", "80", TLS,
+            "use_ssl_le: host port for HTTP, which answers ACME challenges and redirects to HTTPS. "
+            "Let's Encrypt validates on port 80.", kind="port"),
+    Setting("CADDY_IMAGE", "caddy:2.10.2", TLS,
+            "use_ssl_le: the Caddy image (the official one, or a mirror's).", kind="image"),
+    Setting("CADDY_VOLUME_HOST", "${COMPOSE_PROJECT_NAME}-caddy-data", TLS,
+            "use_ssl_le: the volume that keeps certificates and the ACME account, so restarts and "
+            "rebuilds never ask for a new certificate.", kind="docker_name"),
 
     Setting("JUPYTERHUB_AUTHENTICATOR", "dummy_authenticator", AUTH,
             "How people log in. dummy_authenticator: users in userlist, one shared password. "
@@ -345,6 +364,11 @@ def problems(values: dict[str, str]) -> list[str]:
         if allowed:
             found.append(f"{setting.name}={value!r} is not allowed; expected {allowed}.")
     return found
+
+
+def environment_overrides(environ) -> dict[str, str]:
+    """Settings that the process environment pins (Compose sets a few for the hub)."""
+    return {key: environ[key] for key in BY_NAME if key in environ}
 
 
 def read_env_file(path: Path) -> dict[str, str | None]:

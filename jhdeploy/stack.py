@@ -5,6 +5,8 @@ Every task asks this module; nothing else decides which files or settings apply.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,8 +17,14 @@ from jhdeploy.settings import OAUTH_AUTHENTICATORS, Settings
 
 SSL_OVERRIDES = {
     "use_ssl_ss": "compose/ssl_ss.yml",
+    "use_ssl_le": "compose/letsencrypt.yml",
     "no_ssl": "compose/no_ssl.yml",
 }
+LETS_ENCRYPT = {
+    "": "https://acme-v02.api.letsencrypt.org/directory",
+    "--staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 # Authenticators that need a secret file mounted into the hub.
 AUTH_OVERRIDES = {
     "hash_authenticator": "compose/hash.yml",
@@ -66,11 +74,22 @@ class Stack:
     @property
     def compose_files(self) -> list[str]:
         files = ["compose/base.yml", SSL_OVERRIDES[self.settings["JUPYTERHUB_SSL"]]]
+        if self.uses_le and self.settings["ACME_CA_ROOT"]:
+            files.append("compose/acme_ca_root.yml")
         if self.uses_postgres:
             files.append("compose/postgres.yml")
         if self.authenticator in AUTH_OVERRIDES:
             files.append(AUTH_OVERRIDES[self.authenticator])
         return files
+
+    @property
+    def uses_le(self) -> bool:
+        return self.settings["JUPYTERHUB_SSL"] == "use_ssl_le"
+
+    @property
+    def acme_directory(self) -> str:
+        server = self.settings["CERT_SERVER"]
+        return LETS_ENCRYPT.get(server, server)
 
     @property
     def uses_postgres(self) -> bool:
@@ -81,7 +100,8 @@ class Stack:
     def volumes(self) -> list[str]:
         """The stack's own named volumes (user volumes are found by their prefix)."""
         names = [self.settings["DATA_VOLUME_HOST"]]
-        return names + ([self.settings["DB_VOLUME_HOST"]] if self.uses_postgres else [])
+        names += [self.settings["DB_VOLUME_HOST"]] if self.uses_postgres else []
+        return names + ([self.settings["CADDY_VOLUME_HOST"]] if self.uses_le else [])
 
     @property
     def user_volume_prefix(self) -> str:
@@ -121,6 +141,9 @@ class Stack:
         exception feeds an `environment:`-sourced Compose secret, never a `${VAR}`."""
         env = {k: v for k, v in self.settings.values.items() if k not in settings_module.SECRET_KEYS}
         env["COMPOSE_PROJECT_NAME"] = self.project
+        env["ACME_CA"] = self.acme_directory
+        if self.settings["ACME_CA_ROOT"]:
+            env["ACME_CA_ROOT_PATH"] = str((self.root / self.settings["ACME_CA_ROOT"]).resolve())
         password = self.secret_path("postgres_password")
         if self.uses_postgres and password.exists():
             env["JHDEPLOY_POSTGRES_PASSWORD"] = password.read_text().strip()
@@ -161,6 +184,14 @@ def file_problems(root: Path, s: Settings) -> list[str]:
     logo = s["LOGO_IMAGE"]
     if logo and not (logo.startswith("conf/") and (root / logo).is_file()):
         found.append(f"LOGO_IMAGE={logo!r}: expected an image file under conf/ (only conf/ reaches the hub).")
+    root_ca = s["ACME_CA_ROOT"]
+    if root_ca and not (root / root_ca).is_file():
+        found.append(f"ACME_CA_ROOT={root_ca!r}: no such file.")
+    elif root_ca:
+        try:
+            cacerts.collect(root / root_ca)
+        except ValueError as error:
+            found.append(f"ACME_CA_ROOT={root_ca!r}: {error}; expected a PEM certificate.")
     ca = s["EXTRA_CA_CERTS"]
     if ca:
         if not (root / ca).exists():
@@ -198,11 +229,35 @@ def auth_problems(stack: Stack) -> list[str]:
     return found
 
 
+def le_problems(stack: Stack) -> list[str]:
+    """use_ssl_le needs a public name, an email, and a usable ACME server."""
+    if not stack.uses_le:
+        return []
+    s, found = stack.settings, []
+    fqdn = s["JH_FQDN"]
+    try:
+        ipaddress.ip_address(fqdn)
+        is_ip = True
+    except ValueError:
+        is_ip = False
+    if not fqdn or is_ip or "." not in fqdn or fqdn == "localhost" or fqdn.endswith(".localhost"):
+        found.append(f"JH_FQDN={fqdn!r}: Let's Encrypt (use_ssl_le, --le) needs the public DNS name of "
+                     "this host, such as hub.example.org; not empty, not localhost, not an IP address.")
+    if not _EMAIL.match(s["JH_EMAIL"]):
+        found.append(f"JH_EMAIL={s['JH_EMAIL']!r}: Let's Encrypt (use_ssl_le, --le) needs the ACME account's "
+                     "email address, such as admin@example.org.")
+    server = s["CERT_SERVER"]
+    if server not in LETS_ENCRYPT and not re.match(r"^https://\S+$", server):
+        found.append(f"CERT_SERVER={server!r}: expected empty (Let's Encrypt), --staging, or an ACME "
+                     "directory URL starting with https://.")
+    return found
+
+
 def load(root: Path, overrides: dict[str, str] | None = None) -> Stack:
     """Read and validate `root/.env` and the files it names (raises SettingsError)."""
     s = settings_module.load(root / ".env", overrides)
     stack = Stack(root, s)
-    found = file_problems(root, s) + auth_problems(stack)
+    found = file_problems(root, s) + auth_problems(stack) + le_problems(stack)
     if found:
         raise settings_module.SettingsError(found)
     return stack

@@ -74,8 +74,8 @@ def make_ca(directory: Path) -> tuple[Path, ec.EllipticCurvePrivateKey, x509.Cer
     return path, key, cert
 
 
-def issue_server_cert(ca_key, ca_cert, hostname: str, directory: Path) -> tuple[Path, Path]:
-    """A server certificate for `hostname`, signed by the test CA."""
+def issue_server_cert(ca_key, ca_cert, hostname: str, directory: Path, *more_names: str) -> tuple[Path, Path]:
+    """A server certificate for `hostname` (and `more_names`), signed by the test CA."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
@@ -84,7 +84,8 @@ def issue_server_cert(ca_key, ca_cert, hostname: str, directory: Path) -> tuple[
         .issuer_name(ca_cert.subject).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in (hostname, *more_names)]),
+                       critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )

@@ -7,6 +7,8 @@
 #   jhdeploy-standin/jupyterhub:<version>     contract of quay.io/jupyterhub/jupyterhub
 #   jhdeploy-standin/minimal-notebook:latest  contract of quay.io/jupyter/minimal-notebook
 #   jhdeploy-standin/postgres:15              contract of the official postgres image
+#   jhdeploy-standin/caddy:2                  contract of the official caddy image
+#   jhdeploy-standin/pebble:latest            the ACME test server, for the Let's Encrypt tests
 set -o errexit -o pipefail -o nounset
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,3 +58,5 @@ build jhdeploy-standin/minimal-notebook:latest "$here/minimal-notebook" \
   --build-arg "JUPYTERHUB_VERSION=$jupyterhub_version" \
   --build-arg "JUPYTERLAB_VERSION=$jupyterlab_version"
 build jhdeploy-standin/postgres:15 "$here/postgres"
+build jhdeploy-standin/caddy:2 "$here/caddy"
+build jhdeploy-standin/pebble:latest "$here/pebble"

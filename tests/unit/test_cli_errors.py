@@ -42,7 +42,8 @@ def test_bad_env_fails_before_any_docker_call(clone, fake_bin):
     (clone / ".env").write_text("JUPYTERHUB_SSL=use_ssl_sometimes\nJUPYTERHUB_HTTPS_PORT=4 43\n")
     result = invoke(clone, "start", path=f"{fake_bin}:/usr/bin:/bin")
     assert result.returncode != 0
-    assert "JUPYTERHUB_SSL='use_ssl_sometimes' is not allowed; choose one of: use_ssl_ss, no_ssl" in result.stderr
+    allowed = "choose one of: use_ssl_ss, use_ssl_le, no_ssl"
+    assert f"JUPYTERHUB_SSL='use_ssl_sometimes' is not allowed; {allowed}" in result.stderr
     assert "JUPYTERHUB_HTTPS_PORT='4 43'" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (fake_bin / "calls").exists()

@@ -37,7 +37,7 @@ def test_env_template_loads_to_the_defaults(tmp_path):
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("JUPYTERHUB_SSL", "use_ssl_maybe", "choose one of: use_ssl_ss, no_ssl"),
+        ("JUPYTERHUB_SSL", "use_ssl_maybe", "choose one of: use_ssl_ss, use_ssl_le, no_ssl"),
         ("JUPYTERHUB_AUTHENTICATOR", "magic", "choose one of: dummy_authenticator"),
         ("JUPYTERHUB_HTTPS_PORT", "44x3", "a port number from 1 to 65535"),
         ("JUPYTERHUB_HTTP_PORT", "70000", "a port number from 1 to 65535"),

@@ -1,0 +1,191 @@
+"""Issue 6: `invoke start --le` gets a real certificate from a real ACME server (Pebble).
+
+Pebble runs on the stack's network and validates hub.example.test, a network
+alias of the Caddy proxy, over real HTTP-01 requests. The test process reaches
+the same name through a hosts-file-like mapping to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import uuid
+
+import pytest
+import requests
+from conftest import PASSWORD, docker, free_port, issue_server_cert
+
+pytestmark = pytest.mark.e2e
+
+FQDN = "hub.example.test"
+
+
+@pytest.fixture(scope="module")
+def hosts_entry():
+    """hub.example.test -> 127.0.0.1 for this process, as an /etc/hosts line would do."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        return real("127.0.0.1" if host == FQDN else host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    yield
+    socket.getaddrinfo = real
+
+
+@pytest.fixture(scope="module")
+def acme(deployment, test_ca, tmp_path_factory):
+    """Pebble on the stack's network, its listener certificate signed by the test CA."""
+    directory = tmp_path_factory.mktemp("pebble")
+    _, ca_key, ca_cert = test_ca
+    issue_server_cert(ca_key, ca_cert, "pebble", directory, "localhost")
+    (directory / "e2e-ca.crt").write_bytes((deployment.root / "certs/e2e-ca.crt").read_bytes())
+    (directory / "pebble-config.json").write_text(json.dumps({"pebble": {
+        "listenAddress": "0.0.0.0:14000", "managementListenAddress": "0.0.0.0:15000",
+        "certificate": "/etc/pebble/server.crt", "privateKey": "/etc/pebble/server.key",
+        # Validate on the real ports of the proxy, as Let's Encrypt does.
+        "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": False,
+    }}))
+    docker("network", "create", "--label", f"org.jhdeploy.stack={deployment.project}", deployment.network)
+    name = f"{deployment.project}-pebble"
+    docker("run", "--detach", "--name", name, "--network", deployment.network, "--network-alias", "pebble",
+           "--volume", f"{directory}:/etc/pebble:ro", "jhdeploy-standin/pebble:latest",
+           "pebble", "-config", "/etc/pebble/pebble-config.json", "-dnsserver", "127.0.0.11:53")
+    deployment.env.update(
+        JH_FQDN=FQDN, JH_EMAIL="admin@example.test", CERT_SERVER="https://pebble:14000/dir",
+        ACME_CA_ROOT="certs/e2e-ca.crt", CADDY_IMAGE="jhdeploy-standin/caddy:2", LE_HTTP_PORT=str(free_port()),
+    )
+    deployment.write_env()
+    yield name
+    docker("rm", "--force", name, check=False)
+
+
+def pebble_root(name: str, into) -> str:
+    """The root Pebble issues under, from its management API."""
+    result = docker("exec", name, "curl", "-sS", "--cacert", "/etc/pebble/e2e-ca.crt",
+                    "https://localhost:15000/roots/0")
+    path = into / "pebble-root.pem"
+    path.write_text(result.stdout)
+    return str(path)
+
+
+def issued(name: str) -> int:
+    logs = docker("logs", name)
+    return (logs.stdout + logs.stderr).count("Issued certificate serial")
+
+
+def served_serial(port: int, root: str) -> int:
+    context = ssl.create_default_context(cafile=root)
+    with socket.create_connection(("127.0.0.1", port)) as raw, \
+            context.wrap_socket(raw, server_hostname=FQDN) as tls:
+        from cryptography import x509
+
+        return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"JH_FQDN": ""}, "JH_FQDN='': Let's Encrypt (use_ssl_le, --le) needs the public DNS name"),
+    ({"JH_FQDN": "localhost"}, "JH_FQDN='localhost'"),
+    ({"JH_EMAIL": "admin-at-example.test"}, "JH_EMAIL='admin-at-example.test'"),
+])
+def test_bad_input_fails_fast_and_starts_nothing(deployment, acme, env, message):
+    saved = dict(deployment.env)
+    deployment.env.update(env)
+    deployment.write_env()
+    try:
+        result = deployment.invoke("start", "--le", check=False)
+    finally:
+        deployment.env.clear()
+        deployment.env.update(saved)
+        deployment.write_env()
+    assert result.returncode == 2 and message in result.stderr
+    assert deployment.running_containers() == []
+
+
+@pytest.fixture(scope="module")
+def le_hub(deployment, acme, hosts_entry, tmp_path_factory):
+    deployment.invoke("build")
+    deployment.invoke("start", "--le")
+    deployment.root_pem = pebble_root(acme, tmp_path_factory.mktemp("root"))
+    return deployment
+
+
+def test_certificate_chains_to_pebble_and_the_hub_is_only_behind_the_proxy(le_hub):
+    url = f"https://{FQDN}:{le_hub.port}"
+    health = requests.get(f"{url}/hub/health", verify=le_hub.root_pem, timeout=10)
+    assert health.status_code == 200
+    assert health.headers["Strict-Transport-Security"].startswith("max-age=")
+
+    assert docker("port", f"{le_hub.project}-jupyterhub-1").stdout.strip() == ""  # not published
+    mounts = docker("inspect", "--format", "{{json .Mounts}}", f"{le_hub.project}-proxy-1").stdout
+    assert "docker.sock" not in mounts
+
+    status = le_hub.invoke("status", "--le").stdout
+    assert "Certificate: issued by Pebble" in status and FQDN in status
+
+
+def test_login_spawn_lab_and_a_kernel_websocket_through_the_proxy(le_hub):
+    import websocket
+
+    url = f"https://{FQDN}:{le_hub.port}"
+    client = le_hub.client()
+    client.base, client.verify = url, le_hub.root_pem
+    assert client.login("alice", PASSWORD).status_code == 200
+    client.spawn("alice")
+    assert client.get("/user/alice/lab").status_code == 200
+
+    xsrf = client._xsrf("/user/alice/")
+    kernel = client.request("POST", f"{url}/user/alice/api/kernels", json={"name": "python3"},
+                            headers={"X-XSRFToken": xsrf})
+    assert kernel.status_code == 201, kernel.text
+    cookies = "; ".join(f"{c.name}={c.value}" for c in client.session.cookies)
+    ws = websocket.create_connection(
+        f"wss://{FQDN}:{le_hub.port}/user/alice/api/kernels/{kernel.json()['id']}/channels",
+        sslopt={"ca_certs": le_hub.root_pem}, cookie=cookies, suppress_origin=True, timeout=30)
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "kernel_info_request", "username": "alice",
+                       "session": uuid.uuid4().hex, "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "content": {}, "channel": "shell",
+        }))
+        for _ in range(50):
+            reply = json.loads(ws.recv())
+            if reply.get("parent_header", {}).get("msg_id") == msg_id and \
+                    reply["header"]["msg_type"] == "kernel_info_reply":
+                break
+        else:
+            raise AssertionError("no kernel_info_reply over the WebSocket")
+        assert reply["content"]["status"] == "ok"
+    finally:
+        ws.close()
+
+
+def test_port_80_redirects_to_https(le_hub):
+    response = requests.get(f"http://{FQDN}:{le_hub.env['LE_HTTP_PORT']}/hub/", allow_redirects=False, timeout=10)
+    assert response.status_code in (301, 308)
+    assert response.headers["Location"].startswith(f"https://{FQDN}")
+
+
+def test_restart_serves_the_same_certificate_without_a_new_order(le_hub, acme):
+    serial, orders = served_serial(le_hub.port, le_hub.root_pem), issued(acme)
+    assert orders == 1
+    le_hub.invoke("restart", "--le")
+    assert served_serial(le_hub.port, le_hub.root_pem) == serial
+    assert issued(acme) == orders
+
+
+def test_tls_1_0_and_1_1_are_refused(le_hub):
+    from sslyze import ScanCommand, Scanner, ServerNetworkLocation, ServerScanRequest, ServerScanStatusEnum
+
+    location = ServerNetworkLocation(hostname=FQDN, port=le_hub.port, ip_address="127.0.0.1")
+    scanner = Scanner()
+    scanner.queue_scans([ServerScanRequest(server_location=location, scan_commands={
+        ScanCommand.TLS_1_0_CIPHER_SUITES, ScanCommand.TLS_1_1_CIPHER_SUITES, ScanCommand.TLS_1_2_CIPHER_SUITES})])
+    (result,) = list(scanner.get_results())
+    assert result.scan_status == ServerScanStatusEnum.COMPLETED
+    scans = result.scan_result
+    assert scans.tls_1_0_cipher_suites.result.accepted_cipher_suites == []
+    assert scans.tls_1_1_cipher_suites.result.accepted_cipher_suites == []
+    assert scans.tls_1_2_cipher_suites.result.accepted_cipher_suites  # the scan did reach the server
