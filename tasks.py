@@ -18,11 +18,12 @@ from invoke import Exit, task
 
 from jhdeploy import backup as backups
 from jhdeploy import build as builder
+from jhdeploy import doctor as checkup  # the `doctor` task takes the plain name
 from jhdeploy import engine, health, images, userlist
 from jhdeploy import images as images_module  # `clean --images` shadows the name inside clean()
 from jhdeploy import setup as first_run
 from jhdeploy import stack as stack_module
-from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE
+from jhdeploy.layout import ANNOUNCEMENT_FILE, HUB_SERVICE, POSTGRES_SERVICE
 from jhdeploy.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parent
@@ -39,9 +40,7 @@ def load_stack(overrides: dict[str, str] | None = None) -> stack_module.Stack:
         userlist.load(stack.userlist_file)
     except (SettingsError, userlist.UserlistError) as error:
         raise Exit(f"Invalid configuration, nothing was started:\n{error}", code=2) from None
-    for key in stack.settings.unknown:
-        print(f"warning: .env sets {key}, which this project does not use (misspelled?).")
-    for warning in stack.warnings():
+    for warning in stack.settings.warnings() + stack.warnings():
         print(warning)
     for name in first_run.ensure_runtime_files(stack):
         print(f"Created {name}.")
@@ -91,6 +90,10 @@ hub_image, notebook_base, notebook_body, notebook_image = (_layer_task(layer) fo
 
 def _start(c, stack, timeout: int) -> None:
     ready_engine(c)
+    problems = checkup.failed(checkup.fast(c, stack))
+    if problems:
+        raise Exit("Not starting:\n" + "\n".join(check.line() for check in problems)
+                   + "\n`invoke doctor` checks everything.", code=1)
     missing = [stack.settings[k] for k in ("LOCAL_HUB_IMAGE", "LOCAL_NOTEBOOK_IMAGE")
                if not engine.image_exists(c, stack.settings[k])]
     if missing:
@@ -333,6 +336,56 @@ def migrate_db(c, to="postgres"):
         raise Exit("✗ Migration failed; the SQLite database is unchanged. See the messages above.", code=1)
     print("✓ Migrated. Now set JUPYTERHUB_DB_URL=postgres in .env and run `invoke start`. "
           "The SQLite file stays on the data volume, untouched.")
+
+
+@task
+def doctor(c):
+    """Check everything a start needs: settings, Docker, Compose, ports, images, secrets, disk."""
+    for name in first_run.copy_templates(ROOT):
+        print(f"Created {name} from its template.")
+    checks: list[checkup.Check] = []
+    try:
+        stack = stack_module.load(ROOT)
+        userlist.load(stack.userlist_file)
+        checks.append(checkup.Check(True, ".env and userlist are valid"))
+    except (SettingsError, userlist.UserlistError) as error:
+        stack = None
+        problems = error.problems if isinstance(error, SettingsError) else [str(error)]
+        checks += [checkup.Check(False, problem, "edit .env (see .env-template)") for problem in problems]
+    if stack:
+        checks += [checkup.Check(False, w, warning=True) for w in stack.settings.warnings() + stack.warnings()]
+    checks += checkup.engine_checks(c)
+    engine_ok = all(check.ok for check in checks[-2:])
+    if stack:
+        checks += checkup.secret_checks(stack)
+        if engine_ok:
+            checks += checkup.port_checks(c, stack) + checkup.image_checks(c, stack) + checkup.disk_checks(c)
+        checks += checkup.dns_checks(stack)
+    for check in checks:
+        print(check.line())
+    failures = checkup.failed(checks)
+    if failures:
+        raise Exit(f"\n{len(failures)} problem(s) to fix before `invoke start`.", code=1)
+    print("\nReady: `invoke start` has what it needs.")
+
+
+
+@task(help={
+    "message": "The banner's text (HTML allowed), shown on every hub page.",
+    "clear": "Remove the banner.",
+})
+def announce(c, message="", clear=False):
+    """Show a banner on every hub page, or --clear it; no restart needed."""
+    load_stack()
+    path = ROOT / "conf" / ANNOUNCEMENT_FILE
+    if clear:
+        path.unlink(missing_ok=True)
+        print("Announcement cleared.")
+        return
+    if not message.strip():
+        raise Exit("Give the text: invoke announce --message 'Maintenance on Friday at 18:00'", code=2)
+    path.write_text(message.strip() + "\n", encoding="utf-8")
+    print(f"Announcement set; users see it on their next page load: {message.strip()}")
 
 
 @task

@@ -7,6 +7,7 @@ running, and every command is an argument list joined with shlex.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import time
@@ -109,7 +110,32 @@ def ensure_stack_resources(c, stack: Stack) -> list[str]:
     for volume in stack.volumes:
         if ensure_volume(c, volume, stack.project):
             created.append(f"volume {volume}")
+    created += ensure_shared_folder(c, stack)
     return created
+
+
+def ensure_shared_folder(c, stack: Stack) -> list[str]:
+    """SHARED_VOLUME: a named volume is created and given to the notebook user, so rw works.
+
+    A host path is created if missing (and then given to the notebook user); an
+    existing one keeps the ownership its admin chose.
+    """
+    shared, s = stack.settings["SHARED_VOLUME"], stack.settings
+    if not shared:
+        return []
+    owner = f"{s['NB_UID']}:{s['NB_GID']}"
+    if shared.startswith("/"):
+        path = Path(shared)
+        if path.exists():
+            return []
+        path.mkdir(parents=True)
+        os.chown(path, int(s["NB_UID"]), int(s["NB_GID"]))
+        return [f"shared folder {shared}"]
+    created = ensure_volume(c, shared, stack.project)
+    # Owner and setgid on the volume's root only: files users create inside stay theirs.
+    run(c, ["docker", "run", "--rm", "--volume", f"{shared}:/shared", "--entrypoint", "sh",
+            s["LOCAL_HUB_IMAGE"], "-c", f"chown {owner} /shared && chmod 2775 /shared"], hide="both")
+    return [f"volume {shared}"] if created else []
 
 
 def spawned_containers(c, project: str) -> list[str]:

@@ -19,6 +19,7 @@ from jhdeploy import compat
 from jhdeploy import settings as settings_module
 from jhdeploy import userlist as userlist_module
 from jhdeploy.layout import (
+    ANNOUNCEMENT_FILE,
     HUB_PORT,
     HUB_SERVICE,
     POSTGRES_SERVICE,
@@ -59,11 +60,83 @@ def update_spawner(s, c) -> None:
     c.DockerSpawner.cmd = shlex.split(s["DOCKER_SPAWN_CMD"])
     c.DockerSpawner.prefix = s["COMPOSE_PROJECT_NAME"]
     c.DockerSpawner.notebook_dir = s["DOCKER_NOTEBOOK_DIR"]
-    c.DockerSpawner.volumes = {"{prefix}-user-{username}{server_suffix}": s["DOCKER_NOTEBOOK_DIR"]}
+    c.DockerSpawner.volumes = volumes(s)
     c.DockerSpawner.format_volume_name = user_volume_name
     c.DockerSpawner.remove = True
     # The label lets `invoke stop` find containers the hub left behind.
     c.DockerSpawner.extra_create_kwargs = {"labels": {STACK_LABEL: s["COMPOSE_PROJECT_NAME"]}}
+
+
+def update_limits(s, c) -> None:
+    """Per-user memory, CPU and GPUs, and timeouts sized for large images on slow disks.
+
+    CPU goes through Docker's NanoCpus rather than DockerSpawner.cpu_limit (a
+    quota and period), so that `docker inspect` shows it as `--cpus` would.
+    """
+    if s["NOTEBOOK_MEM_LIMIT"]:
+        c.DockerSpawner.mem_limit = s["NOTEBOOK_MEM_LIMIT"]
+    host_config = {}
+    if s["NOTEBOOK_CPU_LIMIT"]:
+        host_config["nano_cpus"] = int(float(s["NOTEBOOK_CPU_LIMIT"]) * 1e9)
+        # DockerSpawner's cpu_limit defaults to 0.0, which still sets a CPU period,
+        # and Docker refuses a period together with NanoCpus.
+        c.DockerSpawner.cpu_limit = None
+    if s["NOTEBOOK_GPUS"]:
+        host_config["device_requests"] = [gpu_request(s["NOTEBOOK_GPUS"])]
+    if host_config:
+        c.DockerSpawner.extra_host_config = host_config
+    c.Spawner.start_timeout = int(s["SPAWN_TIMEOUT"])
+    c.Spawner.http_timeout = int(s["HTTP_TIMEOUT"])
+
+
+def gpu_request(gpus: str):
+    """A Docker device request for NVIDIA GPUs: `all`, or device ids such as `0,1`."""
+    from docker.types import DeviceRequest
+
+    if gpus == "all":
+        return DeviceRequest(driver="nvidia", count=-1, capabilities=[["gpu"]])
+    return DeviceRequest(driver="nvidia", device_ids=gpus.split(","), capabilities=[["gpu"]])
+
+
+def volumes(s) -> dict:
+    """The user's own volume, and the shared folder when there is one."""
+    mounts = {"{prefix}-user-{username}{server_suffix}": s["DOCKER_NOTEBOOK_DIR"]}
+    if s["SHARED_VOLUME"]:
+        mounts[s["SHARED_VOLUME"]] = {"bind": s["SHARED_MOUNT"], "mode": s["SHARED_MODE"]}
+    return mounts
+
+
+def update_profiles(s, c) -> None:
+    """NOTEBOOK_IMAGES: what a user may pick at spawn time; nothing outside the list."""
+    profiles = settings_module.parse_profiles(s["NOTEBOOK_IMAGES"])
+    if profiles:
+        c.DockerSpawner.allowed_images = profiles
+
+
+def update_culler(s, c) -> None:
+    """jupyterhub-idle-culler as a hub-managed service, with only the scopes its docs list."""
+    timeout = int(s["SERVER_TIMEOUT_SECONDS"])
+    if not timeout:
+        return
+    cull_users = settings_module.is_yes(s["CULL_USERS"])
+    c.JupyterHub.services = [{
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}",
+                    f"--cull-every={s['CULL_EVERY_SECONDS']}", f"--max-age={s['CULL_MAX_AGE_SECONDS']}",
+                    f"--cull-users={cull_users}"],
+    }]
+    scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+    c.JupyterHub.load_roles = [{
+        "name": "idle-culler",
+        "scopes": scopes + (["admin:users"] if cull_users else []),
+        "services": ["idle-culler"],
+    }]
+
+
+def announcement(user=None) -> str:
+    """The banner `invoke announce` writes; read on every page, so no restart is needed."""
+    path = HUB_ROOT / "conf" / ANNOUNCEMENT_FILE
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else ""
 
 
 def update_database(s, c, read=read_file) -> None:
@@ -219,9 +292,11 @@ def update_ui(s, c) -> None:
 
 def update_branding(s, c) -> None:
     """A logo from conf/, and templates in conf/templates that override JupyterHub's own."""
-    if s["LOGO_IMAGE"]:
-        c.JupyterHub.logo_file = str(HUB_ROOT / s["LOGO_IMAGE"])
+    logo = HUB_ROOT / s["LOGO_IMAGE"]
+    if s["LOGO_IMAGE"] and logo.is_file():  # `invoke start` warns when it is not
+        c.JupyterHub.logo_file = str(logo)
     c.JupyterHub.template_paths = [str(HUB_ROOT / "conf" / "templates")]
+    c.JupyterHub.template_vars = {"announcement": announcement}
 
 
 def update_logging(s, c) -> None:
@@ -236,6 +311,9 @@ def apply_config(s, users: userlist_module.Userlist, c, read_secret=read_file) -
     update_secrets(s, c, read_secret)
     update_auth(s, users, c, read_secret)
     update_named_servers(s, c)
+    update_limits(s, c)
+    update_profiles(s, c)
+    update_culler(s, c)
     update_ui(s, c)
     update_branding(s, c)
     update_logging(s, c)

@@ -21,24 +21,34 @@ class Layer:
     parent_key: str  # the setting that names its FROM image
     arg_keys: tuple[str, ...] = ()  # settings passed as build args
     help: str = ""
+    inputs: tuple[str, ...] = ()  # files besides the Dockerfile that the layer copies in
 
 
 LAYERS: tuple[Layer, ...] = (
     Layer("hub", "hub-image", "dockerfiles/Dockerfile.jupyterhub", "LOCAL_HUB_IMAGE",
           "JUPYTERHUB_BASE_IMAGE", ("JUPYTERHUB_VERSION", "DOCKERSPAWNER_VERSION"),
-          "JupyterHub with DockerSpawner"),
+          "JupyterHub with DockerSpawner", ("dockerfiles/hub-requirements.txt",)),
     Layer("notebook_base", "notebook-base", "dockerfiles/Dockerfile.notebook_base", "LOCAL_NOTEBOOK_BASE",
           "DOCKER_NOTEBOOK_BASE", ("DOCKER_NOTEBOOK_DIR",),
-          "system packages, trusted CAs and the notebook directory"),
+          "system packages, trusted CAs and the notebook directory", ("conf/notebook/apt.txt",)),
     Layer("notebook_body", "notebook-body", "dockerfiles/Dockerfile.notebook_body", "LOCAL_NOTEBOOK_BODY",
           "LOCAL_NOTEBOOK_BASE", ("JUPYTERHUB_VERSION", "JUPYTERLAB_VERSION", "NOTEBOOK_VERSION",
                                   "NOTEBOOK_BUILD_RETRIES", "NOTEBOOK_BUILD_RETRY_DELAY"),
-          "the Python environment (the slow, network-bound layer)"),
+          "the Python environment (the slow, network-bound layer)",
+          ("scripts/install-environment.sh", "conf/notebook/requirements.txt", "conf/notebook/environment.yml",
+           "conf/notebook/kernels")),
     Layer("notebook_image", "notebook-image", "dockerfiles/Dockerfile.notebook_image", "LOCAL_NOTEBOOK_IMAGE",
           "LOCAL_NOTEBOOK_BODY", (),
-          "server settings and health check (fast)"),
+          "server settings and health check (fast)", ("conf/notebook/jupyter_server_config.py",)),
 )
 BY_NAME = {layer.name: layer for layer in LAYERS}
+
+
+def newest_input(layer: Layer, root: Path) -> float:
+    """The latest modification time among the layer's Dockerfile and inputs."""
+    paths = [root / layer.dockerfile, *(root / name for name in layer.inputs)]
+    files = [f for p in paths for f in ([p] if p.is_file() else p.rglob("*") if p.is_dir() else [])]
+    return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
 
 
 def below(layer: Layer) -> Layer | None:

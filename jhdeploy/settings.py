@@ -100,6 +100,45 @@ def _check_names(value: str) -> str | None:
     return None if all(re.match(r"^[\w.@:/-]+$", n) for n in names) else "names separated by commas"
 
 
+def _check_memory(value: str) -> str | None:
+    return None if re.match(r"^[0-9]+[kKmMgG]?$", value) else "a size such as 512M or 2G"
+
+
+def _check_cpus(value: str) -> str | None:
+    try:
+        return None if float(value) > 0 else "a positive number of cores such as 0.5"
+    except ValueError:
+        return "a positive number of cores such as 0.5"
+
+
+def _check_gpus(value: str) -> str | None:
+    return None if value == "all" or re.match(r"^[0-9]+(,[0-9]+)*$", value) else "all, or device ids such as 0,1"
+
+
+def _check_shared(value: str) -> str | None:
+    if value.startswith("/") or _DOCKER_NAME.match(value):
+        return None
+    return "a Docker volume name or an absolute host path"
+
+
+def parse_profiles(value: str) -> dict[str, str]:
+    """'Name=image;Other=image2' -> {name: image}; empty -> {}."""
+    profiles = {}
+    for item in (part.strip() for part in value.split(";")):
+        if item:
+            name, _, image = item.partition("=")
+            profiles[name.strip()] = image.strip()
+    return profiles
+
+
+def _check_profiles(value: str) -> str | None:
+    allowed = "'Name=image:tag' pairs separated by ';'"
+    profiles = parse_profiles(value)
+    if not profiles or any(not n or not _IMAGE.match(i) for n, i in profiles.items()):
+        return allowed
+    return None
+
+
 def _check_path(value: str) -> str | None:
     return None if value.startswith("/") else "an absolute path inside the container"
 
@@ -119,6 +158,11 @@ CHECKS = {
     "bool": _check_bool,
     "url": _check_url,
     "names": _check_names,
+    "memory": _check_memory,
+    "cpus": _check_cpus,
+    "gpus": _check_gpus,
+    "shared": _check_shared,
+    "profiles": _check_profiles,
     "seconds": _check_seconds,
 }
 
@@ -136,6 +180,7 @@ SPAWNER = "User servers"
 BUILD = "Building the notebook image"
 LOOK = "Interface and branding"
 DATABASE = "Database and backups"
+OPERATIONS = "Operations"
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("COMPOSE_PROJECT_NAME", "jupyterhub", STACK,
@@ -317,9 +362,80 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOCKER_NOTEBOOK_PULL_POLICY", "ifnotpresent", SPAWNER,
             "When the hub pulls the notebook image before a spawn.",
             choices=("ifnotpresent", "always", "never", "skip")),
+    Setting("NB_UID", "1000", SPAWNER,
+            "The notebook user's uid in the image (docker-stacks: 1000); owns the shared folder.", kind="count"),
+    Setting("NB_GID", "100", SPAWNER,
+            "The notebook user's gid in the image (docker-stacks: 100).", kind="count"),
+    Setting("NOTEBOOK_MEM_LIMIT", "", SPAWNER,
+            "Memory limit of each user's container, such as 512M or 2G. Empty: no limit.",
+            kind="memory", optional=True),
+    Setting("NOTEBOOK_CPU_LIMIT", "", SPAWNER,
+            "CPU limit of each user's container, in cores, such as 0.5 or 2. Empty: no limit.",
+            kind="cpus", optional=True),
+    Setting("NOTEBOOK_GPUS", "", SPAWNER,
+            "NVIDIA GPUs for user containers: all, or device ids such as 0,1. Needs the NVIDIA Container "
+            "Toolkit on the host and a CUDA-capable notebook image. Empty: none.", kind="gpus", optional=True),
+    Setting("SPAWN_TIMEOUT", "300", SPAWNER,
+            "Seconds a server may take to start (pulling a large image on a slow disk takes long).",
+            kind="count"),
+    Setting("HTTP_TIMEOUT", "120", SPAWNER,
+            "Seconds a started server may take to answer HTTP.", kind="count"),
+    Setting("SHARED_VOLUME", "", SPAWNER,
+            "A folder every user sees: a Docker volume name (created and owned by the notebook user on "
+            "start) or an absolute host path. Empty: none.", kind="shared", optional=True),
+    Setting("SHARED_MOUNT", "/home/jovyan/shared", SPAWNER,
+            "Where the shared folder appears in each user's container.", kind="path"),
+    Setting("SHARED_MODE", "rw", SPAWNER,
+            "rw: users may write to the shared folder; ro: read-only.", choices=("rw", "ro")),
+    Setting("NOTEBOOK_IMAGES", "", SPAWNER,
+            "Images users may choose from when they start a server, as 'Name=image:tag' pairs "
+            "separated by ';'. Empty: everyone gets LOCAL_NOTEBOOK_IMAGE, with no choice.",
+            kind="profiles", optional=True),
+
+    Setting("SERVER_TIMEOUT_SECONDS", "3600", OPERATIONS,
+            "Idle culling: stop servers idle this long (jupyterhub-idle-culler). 0: never.", kind="seconds"),
+    Setting("CULL_EVERY_SECONDS", "300", OPERATIONS,
+            "Idle culling: how often to check for idle servers.", kind="count"),
+    Setting("CULL_MAX_AGE_SECONDS", "0", OPERATIONS,
+            "Idle culling: stop servers older than this even when busy. 0: no limit.", kind="seconds"),
+    Setting("CULL_USERS", "no", OPERATIONS,
+            "Idle culling: also delete idle users (for temporary users, as with tmp_authenticator).",
+            kind="bool"),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
+
+# Keys of the original project's .env that no longer do anything, and what replaced them.
+# An old .env keeps working: each gets one warning line, never an error.
+OBSOLETE = {
+    "INSTALL_USER": "nothing: Docker is installed by your OS, not by this project",
+    "DOCKER_MACHINE_NAME": "nothing: docker-machine is gone; the Docker CLI's context decides the engine",
+    "DOCKER_EXEC": "nothing: tasks call docker and Compose directly",
+    "DOCKERFILE_MULTISTAGE": "nothing: the notebook image is always three layers (invoke notebook-base/-body/-image)",
+    "LOCAL_NOTEBOOK_PACKED": "nothing: --squash is gone; LOCAL_NOTEBOOK_IMAGE is the final image",
+    "COMPOSE_DOCKER_CLI_BUILD": "nothing: Compose v2 always builds with the Docker CLI",
+    "DOCKER_BUILDKIT": "nothing: your Docker client picks its builder",
+    "JUPYTERHUB_SERVICE_HOST_IP": "nothing: users reach the hub by its service name (hub_connect_ip)",
+    "COMPOSE_IGNORE_ORPHANS": "nothing: invoke stop removes orphans of options you switched off",
+    "POSTGRES_DELETE_DB": "nothing: no task deletes the database; `invoke clean --volumes` does, when asked",
+    "POSTGRES_PASSWORD": "secrets/postgres_password, generated by `invoke setup`",
+    "CONFIGPROXY_AUTH_TOKEN": "secrets/proxy_token, generated by `invoke setup`",
+    "GEN_CERT": "`invoke setup`, which makes the self-signed certificate in secrets/",
+    "VIRTUAL_HOST": "JH_FQDN (the Caddy proxy of use_ssl_le)",
+    "VIRTUAL_PORT": "nothing: Caddy reaches the hub on its service port",
+    "NB_USER_PASS": "nothing: no password is baked into images any more",
+    "NB_USER": "nothing: the notebook user comes from the base image (NB_UID, NB_GID)",
+    "MAPBOX_API_KEY": "a runtime secret: set c.DockerSpawner.environment in conf/jupyterhub_config.d/, "
+                      "never a build argument",
+    "GITHUB_ACCESS_TOKEN": "nothing: oauthenticator needs no personal token",
+    "IMAGE_TAG": "the tags in LOCAL_HUB_IMAGE, LOCAL_NOTEBOOK_BASE, LOCAL_NOTEBOOK_BODY and LOCAL_NOTEBOOK_IMAGE",
+    "DOCKERFILE_BODY": "conf/notebook/ (environment.yml, requirements.txt, apt.txt)",
+    "CONDA_VERSION": "the base image's conda (DOCKER_NOTEBOOK_BASE)",
+    "PYTHON_VERSION": "the base image's Python (DOCKER_NOTEBOOK_BASE), or conf/notebook/environment.yml",
+    "PLOTLY_VERSION": "conf/notebook/requirements.txt or environment.yml",
+    "DOCKER_BUILD_CACHE_OPTION": "`invoke build --no-cache`",
+    "BUILDKIT_PROGRESS": "nothing: build output is shown as it comes",
+}
 SECRET_KEYS = frozenset({"DUMMY_AUTH_PASSWORD", "GITHUB_CLIENT_SECRET", "OAUTH_CLIENT_SECRET"})
 
 
@@ -343,7 +459,7 @@ def resolve(raw: dict[str, str | None]) -> tuple[dict[str, str], list[str]]:
         value = raw.get(setting.name)
         value = setting.default if value is None else value
         values[setting.name] = _interpolate(value.strip(), values)
-    unknown = sorted(k for k in raw if k not in BY_NAME)
+    unknown = sorted(k for k in raw if k not in BY_NAME and k not in OBSOLETE)
     return values, unknown
 
 
@@ -382,9 +498,17 @@ def read_env_file(path: Path) -> dict[str, str | None]:
 class Settings:
     values: dict[str, str]
     unknown: tuple[str, ...] = ()
+    obsolete: tuple[str, ...] = ()
 
     def __getitem__(self, name: str) -> str:
         return self.values[name]
+
+    def warnings(self) -> list[str]:
+        """One line per key that does nothing here, never an error."""
+        lines = [f"warning: .env sets {key}, which does nothing now; instead: {OBSOLETE[key]}."
+                 for key in self.obsolete]
+        return lines + [f"warning: .env sets {key}, which this project does not use (misspelled?)."
+                        for key in self.unknown]
 
 
 def from_mapping(raw: dict[str, str | None]) -> Settings:
@@ -393,7 +517,7 @@ def from_mapping(raw: dict[str, str | None]) -> Settings:
     found = problems(values)
     if found:
         raise SettingsError(found)
-    return Settings(values, tuple(unknown))
+    return Settings(values, tuple(unknown), tuple(sorted(k for k in raw if k in OBSOLETE)))
 
 
 def load(path: Path, overrides: dict[str, str] | None = None) -> Settings:

@@ -83,6 +83,13 @@ class Stack:
         return files
 
     @property
+    def published_ports(self) -> dict[str, int]:
+        """Host ports the stack publishes, by the setting that names them."""
+        keys = {"use_ssl_ss": ("JUPYTERHUB_HTTPS_PORT",), "no_ssl": ("JUPYTERHUB_HTTP_PORT",),
+                "use_ssl_le": ("LE_HTTP_PORT", "JUPYTERHUB_HTTPS_PORT")}[self.settings["JUPYTERHUB_SSL"]]
+        return {key: int(self.settings[key]) for key in keys}
+
+    @property
     def uses_le(self) -> bool:
         return self.settings["JUPYTERHUB_SSL"] == "use_ssl_le"
 
@@ -120,6 +127,10 @@ class Stack:
     def warnings(self) -> list[str]:
         s = self.settings
         found = []
+        logo = s["LOGO_IMAGE"]
+        if logo and not (logo.startswith("conf/") and (self.root / logo).is_file()):
+            found.append(f"warning: LOGO_IMAGE={logo!r} is not an image file under conf/ (only conf/ reaches "
+                         "the hub): the hub keeps JupyterHub's logo. Copy the image into conf/ and name it so.")
         if (self.authenticator == "dummy_authenticator"
                 and s["DUMMY_AUTH_PASSWORD"] == settings_module.DEFAULT_DUMMY_PASSWORD
                 and self.host not in ("localhost", "127.0.0.1", "::1")):
@@ -181,9 +192,6 @@ def file_problems(root: Path, s: Settings) -> list[str]:
     from jhdeploy import cacerts  # needs cryptography, which only the host side has for sure
 
     found = []
-    logo = s["LOGO_IMAGE"]
-    if logo and not (logo.startswith("conf/") and (root / logo).is_file()):
-        found.append(f"LOGO_IMAGE={logo!r}: expected an image file under conf/ (only conf/ reaches the hub).")
     root_ca = s["ACME_CA_ROOT"]
     if root_ca and not (root / root_ca).is_file():
         found.append(f"ACME_CA_ROOT={root_ca!r}: no such file.")

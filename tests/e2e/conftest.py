@@ -167,6 +167,13 @@ class Deployment:
             assert result.returncode == 0, f"invoke {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result
 
+    def invoke_env(self, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+        """`invoke` with extra environment (a fault to inject), never raising."""
+        result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.root, capture_output=True,
+                                text=True, timeout=600, env={**os.environ, **env})
+        print(f"$ {env} invoke {' '.join(args)}  (exit {result.returncode})\n{result.stdout}\n{result.stderr}")
+        return result
+
     def client(self) -> HubClient:
         return HubClient(self.url, verify=str(self.cert))
 

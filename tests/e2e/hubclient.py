@@ -60,10 +60,10 @@ class HubClient:
         headers = {"X-XSRFToken": self._xsrf("/hub/")}
         return self.request(method, self.base + "/hub/api" + path, headers=headers, **kwargs)
 
-    def spawn(self, username: str, timeout: float = 120, server: str = "") -> dict:
+    def spawn(self, username: str, timeout: float = 120, server: str = "", options: dict | None = None) -> dict:
         """Start a server (the default one, or a named one) and wait until the hub reports it ready."""
         path = f"/users/{username}/servers/{server}" if server else f"/users/{username}/server"
-        response = self.api("POST", path)
+        response = self.api("POST", path, json=options) if options else self.api("POST", path)
         # Logging in already starts the default server; a second request says so.
         already = response.status_code == 400 and "already" in response.text
         assert response.status_code in (201, 202) or already, (response.status_code, response.text)
@@ -74,6 +74,14 @@ class HubClient:
                 return model
             time.sleep(1)
         raise AssertionError(f"server of {username} not ready after {timeout} s: {model}")
+
+    def wait_stopped(self, username: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.api("GET", f"/users/{username}").json().get("servers"):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"server of {username} still running after {timeout} s")
 
     def stop_server(self, username: str) -> None:
         response = self.api("DELETE", f"/users/{username}/server")

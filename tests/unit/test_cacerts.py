@@ -41,12 +41,17 @@ def write_env(root, **values):
 def test_named_files_must_exist_and_be_usable(tmp_path):
     (tmp_path / "conf").mkdir()
     (tmp_path / "notes.txt").write_text("not a certificate")
-    write_env(tmp_path, EXTRA_CA_CERTS="notes.txt", LOGO_IMAGE="conf/missing.png")
+    write_env(tmp_path, EXTRA_CA_CERTS="notes.txt")
     with pytest.raises(SettingsError) as error:
         load(tmp_path)
     message = str(error.value)
     assert "EXTRA_CA_CERTS='notes.txt': " in message and "holds no PEM certificate" in message
-    assert "LOGO_IMAGE='conf/missing.png'" in message
+
+
+def test_a_missing_logo_is_a_warning_so_old_env_files_keep_working(tmp_path):
+    write_env(tmp_path, LOGO_IMAGE="jupyterhub-logo.png")
+    (warning,) = load(tmp_path).warnings()
+    assert warning.startswith("warning: LOGO_IMAGE='jupyterhub-logo.png' is not an image file under conf/")
 
 
 def test_paths_may_not_leave_the_folder():

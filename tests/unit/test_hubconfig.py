@@ -84,10 +84,13 @@ def test_ui_choice_sets_the_default_url_and_keeps_the_original_values_working():
     assert applied(JUPYTER_UI="notebook").Spawner.default_url == "/tree"
 
 
-def test_logo_and_templates_come_from_the_mounted_conf_folder():
+def test_logo_and_templates_come_from_the_mounted_conf_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(hubconfig, "HUB_ROOT", tmp_path)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf/logo.png").write_bytes(b"png")
     c = applied(LOGO_IMAGE="conf/logo.png")
-    assert c.JupyterHub.logo_file == "/srv/jupyterhub/conf/logo.png"
-    assert c.JupyterHub.template_paths == ["/srv/jupyterhub/conf/templates"]
+    assert c.JupyterHub.logo_file == str(tmp_path / "conf/logo.png")
+    assert c.JupyterHub.template_paths == [str(tmp_path / "conf/templates")]
     assert "logo_file" not in applied().JupyterHub
 
 

@@ -1,0 +1,145 @@
+"""`invoke doctor`: everything a start needs, one ✓ or ✗ line each, with the fix."""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from invoke import Exit
+
+from jhdeploy import engine, images, secretfiles
+from jhdeploy.stack import Stack
+
+MIN_FREE_GB, LOW_FREE_GB = 2, 10
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    what: str
+    fix: str = ""
+    warning: bool = False  # reported, but does not fail the exit code
+
+    def line(self) -> str:
+        mark = "✓" if self.ok else ("!" if self.warning else "✗")
+        return f"{mark} {self.what}" + (f"\n    fix: {self.fix}" if self.fix and not self.ok else "")
+
+
+def engine_checks(c) -> list[Check]:
+    try:
+        version = engine.check_engine(c)
+    except Exit as error:
+        return [Check(False, "Docker Engine is not reachable", str(error.message))]
+    checks = [Check(True, f"Docker Engine {version} is reachable")]
+    try:
+        command = engine.compose_command(c)
+        version = engine.probe(c, [*command, "version", "--short"]).stdout.strip()
+        checks.append(Check(True, f"Compose {version} ({' '.join(command)})"))
+    except Exit as error:
+        checks.append(Check(False, "Compose v2 is missing", str(error.message)))
+    return checks
+
+
+def port_checks(c, stack: Stack) -> list[Check]:
+    running = engine.stack_containers(c, stack.project)
+    checks = []
+    for key, port in stack.published_ports.items():
+        if running:
+            checks.append(Check(True, f"Port {port} ({key}) is served by this stack"))
+            continue
+        problem = port_in_use(port)
+        if problem:
+            checks.append(Check(False, f"Port {port} ({key}) {problem}",
+                                f"stop what listens there, or set {key} to a free port in .env"))
+        else:
+            checks.append(Check(True, f"Port {port} ({key}) is free"))
+    return checks
+
+
+def port_in_use(port: int) -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except PermissionError:
+            return None  # privileged port and not root: Docker binds it for us
+        except OSError as error:
+            return "is taken by another program" if error.errno == errno.EADDRINUSE else str(error)
+    return None
+
+
+def secret_checks(stack: Stack) -> list[Check]:
+    directory = stack.secrets_dir
+    if not directory.is_dir():
+        return [Check(False, "secrets/ is missing", "run `invoke setup`")]
+    checks = []
+    if directory.stat().st_mode & 0o077:
+        checks.append(Check(False, "secrets/ is readable by others", f"chmod 700 {directory}"))
+    loose = secretfiles.loose_permissions(directory)
+    for path in loose:
+        checks.append(Check(False, f"secrets/{path.name} is readable by others", f"chmod 600 {path}"))
+    missing = [name for name in secretfiles.GENERATED if not (directory / name).exists()]
+    if missing:
+        checks.append(Check(False, f"secrets missing: {', '.join(missing)}", "run `invoke setup`"))
+    if not checks:
+        checks.append(Check(True, "Secrets are present and owner-only"))
+    return checks
+
+
+def image_checks(c, stack: Stack) -> list[Check]:
+    checks = []
+    for layer in images.LAYERS:
+        tag = stack.settings[layer.tag_key]
+        created = engine.probe(c, ["docker", "image", "inspect", "--format", "{{.Created}}", tag])
+        if not created.ok:
+            checks.append(Check(False, f"Image {tag} ({layer.name}) is not built", f"run `invoke {layer.task} "
+                                f"--with-deps` or `invoke build`"))
+            continue
+        built = datetime.datetime.fromisoformat(created.stdout.strip()[:19]).replace(tzinfo=datetime.timezone.utc)
+        if images.newest_input(layer, stack.root) > built.timestamp():
+            checks.append(Check(False, f"Image {tag} ({layer.name}) is older than its inputs",
+                                f"run `invoke {layer.task}` (and the layers above it)", warning=True))
+        else:
+            checks.append(Check(True, f"Image {tag} ({layer.name}) is built and current"))
+    return checks
+
+
+def disk_checks(c) -> list[Check]:
+    root = engine.probe(c, ["docker", "info", "--format", "{{.DockerRootDir}}"]).stdout.strip()
+    if not root or not Path(root).exists():
+        return [Check(True, "Disk space: Docker's data is not on this filesystem (not checked)")]
+    free = shutil.disk_usage(root).free / 1e9
+    if free < MIN_FREE_GB:
+        return [Check(False, f"Only {free:.1f} GB free for Docker in {root}",
+                      "free disk space, or `docker system prune` images you no longer need")]
+    return [Check(free >= LOW_FREE_GB, f"{free:.0f} GB free for Docker in {root}",
+                  "notebook images need several GB: free some space", warning=True)]
+
+
+def dns_checks(stack: Stack) -> list[Check]:
+    if not stack.uses_le:
+        return []
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(stack.host, 443)}
+    except OSError:
+        return [Check(False, f"JH_FQDN {stack.host} does not resolve",
+                      "create a DNS record pointing at this host; Let's Encrypt needs it", warning=True)]
+    return [Check(True, f"JH_FQDN {stack.host} resolves to {', '.join(sorted(addresses))} "
+                        "(check that this is this host)")]
+
+
+def fast(c, stack: Stack) -> list[Check]:
+    """What `invoke start` checks first: quick, local, and fatal if wrong."""
+    return secret_checks(stack) + port_checks(c, stack)
+
+
+def full(c, stack: Stack) -> list[Check]:
+    return secret_checks(stack) + port_checks(c, stack) + image_checks(c, stack) + disk_checks(c) + dns_checks(stack)
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    return [check for check in checks if not check.ok and not check.warning]
