@@ -19,11 +19,11 @@ from invoke import Exit, task
 from jhdeploy import backup as backups
 from jhdeploy import build as builder
 from jhdeploy import doctor as checkup  # the `doctor` task takes the plain name
-from jhdeploy import engine, health, images, userlist
+from jhdeploy import engine, health, images, swarm, userlist
 from jhdeploy import images as images_module  # `clean --images` shadows the name inside clean()
 from jhdeploy import setup as first_run
 from jhdeploy import stack as stack_module
-from jhdeploy.layout import ANNOUNCEMENT_FILE, HUB_SERVICE, POSTGRES_SERVICE
+from jhdeploy.layout import ANNOUNCEMENT_FILE, HUB_SERVICE, POSTGRES_SERVICE, image_ref
 from jhdeploy.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parent
@@ -31,7 +31,7 @@ NO_CACHE_HELP = "Rebuild from scratch instead of using the build cache."
 WITH_DEPS_HELP = "Also build the layers below this one first."
 
 
-def load_stack(overrides: dict[str, str] | None = None) -> stack_module.Stack:
+def load_stack(overrides: dict[str, str] | None = None, swarm_ok: bool = False) -> stack_module.Stack:
     """Create missing files, then validate .env and userlist before any Docker call."""
     for name in first_run.copy_templates(ROOT):
         print(f"Created {name} from its template.")
@@ -40,6 +40,8 @@ def load_stack(overrides: dict[str, str] | None = None) -> stack_module.Stack:
         userlist.load(stack.userlist_file)
     except (SettingsError, userlist.UserlistError) as error:
         raise Exit(f"Invalid configuration, nothing was started:\n{error}", code=2) from None
+    if stack.in_swarm and not swarm_ok:
+        raise Exit("DEPLOY_MODE=swarm is for `invoke swarm-deploy` to set: remove it from .env.", code=2)
     for warning in stack.settings.warnings() + stack.warnings():
         print(warning)
     for name in first_run.ensure_runtime_files(stack):
@@ -180,9 +182,13 @@ def status(c, le=False):
     print(f"Files:    {' '.join(stack.compose_files)}")
     print("Options:  " + ", ".join(f"{k}={v}" for k, v in stack.options.items()))
     ready_engine(c)
-    engine.compose(c, stack, ["ps", "--all"], echo=False)
-    users = engine.spawned_containers(c, stack.project)
-    print(f"User containers: {len(users)}")
+    if swarm.is_deployed(c, stack.project):
+        print("Mode:     Docker Swarm (invoke swarm-deploy)")
+        engine.run(c, ["docker", "stack", "services", stack.project], echo=False)
+        print(f"User services: {len(swarm.user_services(c, stack.project))}")
+    else:
+        engine.compose(c, stack, ["ps", "--all"], echo=False)
+        print(f"User containers: {len(engine.spawned_containers(c, stack.project))}")
     print(f"Hub health: {health.describe(stack)}")
     report = health.certificate_report(stack)
     if report:
@@ -386,6 +392,55 @@ def announce(c, message="", clear=False):
         raise Exit("Give the text: invoke announce --message 'Maintenance on Friday at 18:00'", code=2)
     path.write_text(message.strip() + "\n", encoding="utf-8")
     print(f"Announcement set; users see it on their next page load: {message.strip()}")
+
+
+SWARM = {"DEPLOY_MODE": "swarm"}
+
+
+@task(help={"timeout": "Seconds to wait for /hub/health before giving up."})
+def swarm_deploy(c, timeout=300):
+    """Deploy the stack to Docker Swarm: the same .env, Compose files plus compose/swarm.yml."""
+    stack = load_stack(SWARM, swarm_ok=True)
+    ready_engine(c)
+    nodes = swarm.check_manager(c)
+    for warning in swarm.image_warnings(c, stack, nodes):
+        print(warning)
+    started = time.monotonic()
+    if swarm.ensure_overlay_network(c, stack):
+        print(f"Created overlay network {stack.settings['DOCKER_NETWORK_NAME']}.")
+    for created in engine.ensure_stack_resources(c, stack):
+        print(f"Created {created}.")
+    swarm.deploy(c, stack)
+    print(f"Waiting up to {timeout} s for {stack.local_url}hub/health ...", flush=True)
+    if not engine.wait_for(lambda: health.check(stack, timeout=3)[0], timeout, interval=2):
+        engine.run(c, ["docker", "service", "logs", "--tail", "40", f"{stack.project}_{HUB_SERVICE}"], warn=True)
+        raise Exit(f"✗ The hub did not answer within {timeout} s; its logs are above. "
+                   "`docker stack ps --no-trunc " + stack.project + "` shows why tasks failed.", code=1)
+    print(f"\nJupyterHub is up on {nodes} swarm node(s) after {time.monotonic() - started:.0f} s: {stack.url}")
+    print(health.login_hint(stack))
+
+
+@task
+def swarm_rm(c):
+    """Remove the swarm stack and the users' services; keep volumes and the network."""
+    stack = load_stack(SWARM, swarm_ok=True)
+    ready_engine(c)
+    started = time.monotonic()
+    removed = swarm.remove(c, stack)
+    print(f"Removed stack {stack.project} and {removed} user service(s) in {time.monotonic() - started:.0f} s. "
+          "Volumes and the network are kept.")
+
+
+@task
+def push(c):
+    """Push the hub and notebook images to REGISTRY, so every swarm node can pull them."""
+    stack = load_stack()
+    if not stack.settings["REGISTRY"]:
+        raise Exit("REGISTRY is empty: set it in .env (such as registry.example.org/team), then "
+                   "`invoke build` and `invoke push`.", code=2)
+    ready_engine(c)
+    for key in ("LOCAL_HUB_IMAGE", "LOCAL_NOTEBOOK_IMAGE"):
+        engine.run(c, ["docker", "push", image_ref(stack.settings, key)])
 
 
 @task

@@ -25,6 +25,7 @@ from jhdeploy.layout import (
     POSTGRES_SERVICE,
     STACK_LABEL,
     container_secret,
+    image_ref,
     public_url,
 )
 
@@ -55,7 +56,7 @@ def update_network(s, c) -> None:
 def update_spawner(s, c) -> None:
     """One container per server, removed on stop; one volume per server, kept."""
     c.JupyterHub.spawner_class = "docker"
-    c.DockerSpawner.image = s["LOCAL_NOTEBOOK_IMAGE"]
+    c.DockerSpawner.image = image_ref(s, "LOCAL_NOTEBOOK_IMAGE")
     c.DockerSpawner.pull_policy = s["DOCKER_NOTEBOOK_PULL_POLICY"]
     c.DockerSpawner.cmd = shlex.split(s["DOCKER_SPAWN_CMD"])
     c.DockerSpawner.prefix = s["COMPOSE_PROJECT_NAME"]
@@ -131,6 +132,25 @@ def update_culler(s, c) -> None:
         "scopes": scopes + (["admin:users"] if cull_users else []),
         "services": ["idle-culler"],
     }]
+
+
+def update_swarm(s, c) -> None:
+    """DEPLOY_MODE=swarm (set by compose/swarm.yml): users' servers become swarm services."""
+    if s["DEPLOY_MODE"] != "swarm":
+        return
+    c.JupyterHub.spawner_class = "jhdeploy.spawners.VolumeSwarmSpawner"
+    if s["SWARM_ENDPOINT_MODE"] == "dnsrr":
+        c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
+    constraints = [item.strip() for item in s["SWARM_USER_CONSTRAINTS"].split(";") if item.strip()]
+    if constraints:
+        c.SwarmSpawner.extra_placement_spec = {"constraints": constraints}
+    # Services take limits as Resources, not host config.
+    if s["NOTEBOOK_CPU_LIMIT"]:
+        c.SwarmSpawner.cpu_limit = float(s["NOTEBOOK_CPU_LIMIT"])
+    if s["NOTEBOOK_MEM_RESERVATION"]:
+        c.SwarmSpawner.mem_guarantee = s["NOTEBOOK_MEM_RESERVATION"]
+    if s["NOTEBOOK_CPU_RESERVATION"]:
+        c.SwarmSpawner.cpu_guarantee = float(s["NOTEBOOK_CPU_RESERVATION"])
 
 
 def announcement(user=None) -> str:
@@ -314,6 +334,7 @@ def apply_config(s, users: userlist_module.Userlist, c, read_secret=read_file) -
     update_limits(s, c)
     update_profiles(s, c)
     update_culler(s, c)
+    update_swarm(s, c)
     update_ui(s, c)
     update_branding(s, c)
     update_logging(s, c)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from jhdeploy.layout import image_ref
 from jhdeploy.settings import Settings
 
 
@@ -73,6 +74,8 @@ def build_args(layer: Layer, s: Settings) -> dict[str, str]:
 def build_command(layer: Layer, s: Settings, root: Path, no_cache: bool = False) -> list[str]:
     """`docker build` for one layer; the build context is the repository root."""
     command = ["docker", "build", "--file", str(root / layer.dockerfile), "--tag", s[layer.tag_key]]
+    if s["REGISTRY"]:  # the name every swarm node pulls; `invoke push` pushes it
+        command += ["--tag", image_ref(s, layer.tag_key)]
     for key, value in build_args(layer, s).items():
         command += ["--build-arg", f"{key}={value}"]
     if no_cache:

@@ -36,5 +36,10 @@ def public_url(s) -> str:
     return f"https://{host}/" if port == "443" else f"https://{host}:{port}/"
 
 
+def image_ref(s, key: str) -> str:
+    """An image we build, as every node names it: prefixed with REGISTRY when one is set."""
+    return f"{s['REGISTRY']}/{s[key]}" if s["REGISTRY"] else s[key]
+
+
 def container_secret(name: str) -> PurePosixPath:
     return PurePosixPath("/run/secrets") / name

@@ -115,6 +115,11 @@ def _check_gpus(value: str) -> str | None:
     return None if value == "all" or re.match(r"^[0-9]+(,[0-9]+)*$", value) else "all, or device ids such as 0,1"
 
 
+def _check_registry(value: str) -> str | None:
+    ok = re.match(r"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9][a-z0-9._-]*)*$", value)
+    return None if ok else "a registry and path such as registry.example.org/team (no scheme, no trailing /)"
+
+
 def _check_shared(value: str) -> str | None:
     if value.startswith("/") or _DOCKER_NAME.match(value):
         return None
@@ -162,6 +167,7 @@ CHECKS = {
     "cpus": _check_cpus,
     "gpus": _check_gpus,
     "shared": _check_shared,
+    "registry": _check_registry,
     "profiles": _check_profiles,
     "seconds": _check_seconds,
 }
@@ -181,6 +187,7 @@ BUILD = "Building the notebook image"
 LOOK = "Interface and branding"
 DATABASE = "Database and backups"
 OPERATIONS = "Operations"
+SWARM = "Docker Swarm"
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("COMPOSE_PROJECT_NAME", "jupyterhub", STACK,
@@ -391,6 +398,27 @@ SETTINGS: tuple[Setting, ...] = (
             "Images users may choose from when they start a server, as 'Name=image:tag' pairs "
             "separated by ';'. Empty: everyone gets LOCAL_NOTEBOOK_IMAGE, with no choice.",
             kind="profiles", optional=True),
+
+    Setting("NOTEBOOK_MEM_RESERVATION", "", SPAWNER,
+            "Swarm: memory reserved for each user's service, such as 256M. Empty: none.",
+            kind="memory", optional=True),
+    Setting("NOTEBOOK_CPU_RESERVATION", "", SPAWNER,
+            "Swarm: cores reserved for each user's service, such as 0.25. Empty: none.",
+            kind="cpus", optional=True),
+
+    Setting("DEPLOY_MODE", "compose", SWARM,
+            "Set by the tasks, not by you: compose for `invoke start`, swarm for `invoke swarm-deploy`.",
+            choices=("compose", "swarm")),
+    Setting("REGISTRY", "", SWARM,
+            "A registry every node can pull from, such as registry.example.org/team. It prefixes the "
+            "names of the images we build; `invoke push` pushes them. Empty: images stay local.",
+            kind="registry", optional=True),
+    Setting("SWARM_ENDPOINT_MODE", "dnsrr", SWARM,
+            "Swarm: dnsrr reaches services by DNS name and works on hosts without IPVS; vip uses "
+            "Docker's virtual IPs.", choices=("dnsrr", "vip")),
+    Setting("SWARM_USER_CONSTRAINTS", "", SWARM,
+            "Swarm: placement constraints for users' services, separated by ';', such as "
+            "node.labels.jupyter==yes. Empty: any node.", optional=True),
 
     Setting("SERVER_TIMEOUT_SECONDS", "3600", OPERATIONS,
             "Idle culling: stop servers idle this long (jupyterhub-idle-culler). 0: never.", kind="seconds"),

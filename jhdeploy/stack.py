@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from jhdeploy import settings as settings_module
-from jhdeploy.layout import SECRET_FILES, public_host, public_url
+from jhdeploy.layout import SECRET_FILES, image_ref, public_host, public_url
 from jhdeploy.settings import OAUTH_AUTHENTICATORS, Settings
 
 SSL_OVERRIDES = {
@@ -80,7 +80,13 @@ class Stack:
             files.append("compose/postgres.yml")
         if self.authenticator in AUTH_OVERRIDES:
             files.append(AUTH_OVERRIDES[self.authenticator])
+        if self.in_swarm:
+            files.append("compose/swarm.yml")
         return files
+
+    @property
+    def in_swarm(self) -> bool:
+        return self.settings["DEPLOY_MODE"] == "swarm"
 
     @property
     def published_ports(self) -> dict[str, int]:
@@ -152,6 +158,7 @@ class Stack:
         exception feeds an `environment:`-sourced Compose secret, never a `${VAR}`."""
         env = {k: v for k, v in self.settings.values.items() if k not in settings_module.SECRET_KEYS}
         env["COMPOSE_PROJECT_NAME"] = self.project
+        env["LOCAL_HUB_IMAGE"] = image_ref(self.settings, "LOCAL_HUB_IMAGE")
         env["ACME_CA"] = self.acme_directory
         if self.settings["ACME_CA_ROOT"]:
             env["ACME_CA_ROOT_PATH"] = str((self.root / self.settings["ACME_CA_ROOT"]).resolve())
@@ -261,11 +268,25 @@ def le_problems(stack: Stack) -> list[str]:
     return found
 
 
+def swarm_problems(stack: Stack) -> list[str]:
+    """What `invoke swarm-deploy` does not run yet, said before anything starts."""
+    if not stack.in_swarm:
+        return []
+    found = []
+    if stack.uses_le:
+        found.append("JUPYTERHUB_SSL=use_ssl_le is not supported on Docker Swarm yet: put your own TLS "
+                     "proxy in front and use no_ssl, or use_ssl_ss.")
+    if stack.uses_postgres:
+        found.append("JUPYTERHUB_DB_URL=postgres is not supported on Docker Swarm yet: use sqlite, or a full "
+                     "SQLAlchemy URL to a PostgreSQL server of your own.")
+    return found
+
+
 def load(root: Path, overrides: dict[str, str] | None = None) -> Stack:
     """Read and validate `root/.env` and the files it names (raises SettingsError)."""
     s = settings_module.load(root / ".env", overrides)
     stack = Stack(root, s)
-    found = file_problems(root, s) + auth_problems(stack) + le_problems(stack)
+    found = file_problems(root, s) + auth_problems(stack) + le_problems(stack) + swarm_problems(stack)
     if found:
         raise settings_module.SettingsError(found)
     return stack

@@ -99,3 +99,19 @@ def test_postgres_url_uses_the_service_and_the_mounted_password():
     s = settings.from_mapping({"JUPYTERHUB_DB_URL": "postgres", "POSTGRES_USER": "hub", "POSTGRES_DB": "hubdb"})
     hubconfig.update_database(s, c, read=lambda path: "p@ss/word\n")
     assert c.JupyterHub.db_url == "postgresql+psycopg2://hub:p%40ss%2Fword@postgres:5432/hubdb"
+
+
+def test_swarm_mode_spawns_services_with_named_volumes_as_volumes():
+    from jhdeploy.spawners import swarm_mounts
+
+    c = applied(DEPLOY_MODE="swarm", NOTEBOOK_CPU_LIMIT="1.5", NOTEBOOK_MEM_RESERVATION="256M",
+                SWARM_USER_CONSTRAINTS="node.labels.jupyter==yes; node.role==worker")
+    assert c.JupyterHub.spawner_class == "jhdeploy.spawners.VolumeSwarmSpawner"
+    assert c.SwarmSpawner.extra_endpoint_spec == {"mode": "dnsrr"}
+    assert c.SwarmSpawner.extra_placement_spec == {"constraints": ["node.labels.jupyter==yes", "node.role==worker"]}
+    assert c.SwarmSpawner.cpu_limit == 1.5 and c.SwarmSpawner.mem_guarantee == "256M"
+
+    mounts = swarm_mounts({"lab-user-alice": {"bind": "/home/jovyan/work", "mode": "rw"},
+                           "/srv/shared": {"bind": "/home/jovyan/shared", "mode": "ro"}})
+    kinds = {m["Source"]: (m["Type"], m["ReadOnly"]) for m in mounts}
+    assert kinds == {"lab-user-alice": ("volume", False), "/srv/shared": ("bind", True)}

@@ -65,3 +65,26 @@ def test_compose_merges_the_selected_files(tmp_path, mode, published):
     assert network["name"] == "jupyterhub-network" and network["external"] is True
     secrets = {entry["source"] for entry in hub["secrets"]}
     assert ("ssl_key" in secrets) == (mode == "use_ssl_ss")
+
+
+def test_the_swarm_stack_file_has_deploy_sections_and_nothing_swarm_refuses(tmp_path):
+    for name in ("compose", "conf", "jhdeploy"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    values = {"DEPLOY_MODE": "swarm", "JUPYTERHUB_AUTHENTICATOR": "hash_authenticator"}
+    s = Stack(tmp_path, settings.from_mapping(values))
+    assert s.compose_files[-1] == "compose/swarm.yml"
+    argv = compose_binary() + ["--project-name", s.project]
+    for path in s.compose_files:
+        argv += ["--file", str(tmp_path / path)]
+    result = subprocess.run(argv + ["config", "--format", "json"], env={"PATH": "/usr/bin:/bin", **s.compose_env()},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    merged = json.loads(result.stdout)
+    for name, service in merged["services"].items():
+        assert "build" not in service and "container_name" not in service, name
+        assert service.get("deploy"), name
+    hub = merged["services"]["jupyterhub"]
+    assert hub["deploy"]["endpoint_mode"] == "dnsrr"
+    assert hub["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+    assert [p["mode"] for p in hub["ports"]] == ["host"]
+    assert hub["environment"]["DEPLOY_MODE"] == "swarm"

@@ -1,0 +1,133 @@
+"""`invoke swarm-deploy` and `invoke swarm-rm`: the same stack on Docker Swarm."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from invoke import Exit
+
+from jhdeploy import engine
+from jhdeploy.layout import STACK_LABEL, image_ref
+from jhdeploy.stack import Stack
+
+STACK_FILE = ".build/swarm-stack.yml"  # the merged, interpolated Compose config we deploy
+
+
+def check_manager(c) -> int:
+    """This engine must manage a swarm; returns the number of nodes."""
+    state = engine.probe(c, ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"])
+    if state.stdout.split() != ["active", "true"]:
+        raise Exit("This Docker Engine is not a swarm manager. Create a swarm with `docker swarm init` "
+                   "(see docs/scaling.md), or run `invoke swarm-deploy` on a manager.", code=1)
+    return len(engine.probe(c, ["docker", "node", "ls", "--quiet"]).stdout.split())
+
+
+def ensure_overlay_network(c, stack: Stack) -> bool:
+    """An attachable overlay network: users' services join it by name."""
+    name = stack.settings["DOCKER_NETWORK_NAME"]
+    driver = engine.probe(c, ["docker", "network", "inspect", "--format", "{{.Driver}}", name])
+    if driver.ok:
+        if driver.stdout.strip() != "overlay":
+            raise Exit(f"Network {name} exists as a {driver.stdout.strip()} network. Run `invoke stop` and "
+                       f"`docker network rm {name}`, or set DOCKER_NETWORK_NAME to another name.", code=1)
+        return False
+    engine.run(c, ["docker", "network", "create", "--driver", "overlay", "--attachable",
+                   "--label", f"{STACK_LABEL}={stack.project}", name], hide="out")
+    return True
+
+
+def image_warnings(c, stack: Stack, nodes: int) -> list[str]:
+    refs = [image_ref(stack.settings, key) for key in ("LOCAL_HUB_IMAGE", "LOCAL_NOTEBOOK_IMAGE")]
+    missing = [ref for ref in refs if not engine.image_exists(c, ref)]
+    if missing:
+        raise Exit(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.", code=1)
+    if nodes > 1 and not stack.settings["REGISTRY"]:
+        return [f"warning: this swarm has {nodes} nodes but REGISTRY is empty: the images exist only on this "
+                "host, so other nodes cannot run the hub's user servers. Set REGISTRY and run `invoke push`."]
+    return []
+
+
+def _without_nulls(value):
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def for_stack_deploy(config: dict) -> dict:
+    """What `compose config` writes, in the dialect `docker stack deploy` reads.
+
+    The CLI's older schema wants integer ports and modes, network lists instead of empty
+    mappings, no nulls, and no Compose-only keys (pull_policy, bind options).
+    """
+    for service in config.get("services", {}).values():
+        service.pop("pull_policy", None)  # images are built or pushed, never pulled by name here
+        for port in service.get("ports", []):
+            if isinstance(port.get("published"), str) and port["published"].isdigit():
+                port["published"] = int(port["published"])
+        networks = service.get("networks")
+        if isinstance(networks, dict) and all(v is None for v in networks.values()):
+            service["networks"] = list(networks)
+        for secret in service.get("secrets", []):
+            if isinstance(secret.get("mode"), str):
+                secret["mode"] = int(secret["mode"], 8)
+        for volume in service.get("volumes", []):
+            volume.get("bind", {}).pop("create_host_path", None)
+            if volume.get("bind") == {}:
+                del volume["bind"]
+            if volume.get("volume") == {}:
+                del volume["volume"]
+    config.pop("name", None)  # the stack's name is given to `docker stack deploy`
+    return _without_nulls(config)
+
+
+def write_stack_file(c, stack: Stack) -> str:
+    """`compose config` of the selected files plus compose/swarm.yml, for `docker stack deploy`.
+
+    Written as JSON, which is YAML too.
+    """
+    result = engine.compose(c, stack, ["config", "--format", "json"], hide="out", echo=False)
+    path = stack.root / STACK_FILE
+    path.parent.mkdir(exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.touch(mode=0o600)  # secret *paths* only, but keep it private all the same
+    path.write_text(json.dumps(for_stack_deploy(json.loads(result.stdout)), indent=2))
+    return str(path)
+
+
+def deploy(c, stack: Stack) -> None:
+    stack_file = write_stack_file(c, stack)
+    engine.run(c, ["docker", "stack", "deploy", "--compose-file", stack_file, "--prune", stack.project])
+
+
+def user_services(c, project: str) -> list[str]:
+    result = engine.probe(c, ["docker", "service", "ls", "--quiet", "--filter", f"label={STACK_LABEL}={project}"])
+    return result.stdout.split()
+
+
+def stack_services(c, project: str) -> list[str]:
+    result = engine.probe(c, ["docker", "service", "ls", "--quiet",
+                              "--filter", f"label=com.docker.stack.namespace={project}"])
+    return result.stdout.split()
+
+
+def is_deployed(c, project: str) -> bool:
+    return bool(stack_services(c, project))
+
+
+def remove(c, stack: Stack, timeout: float = 120) -> int:
+    """Remove the stack and the users' services; volumes and the network stay."""
+    engine.run(c, ["docker", "stack", "rm", stack.project], hide="out")
+    users = user_services(c, stack.project)
+    if users:
+        engine.run(c, ["docker", "service", "rm", *users], hide="out")
+    # Services go at once; their containers (PROJECT_hub.1.x, PROJECT-user.1.x) take a moment.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        names = engine.probe(c, ["docker", "ps", "--format", "{{.Names}}"]).stdout.split()
+        if not [n for n in names if n.startswith((f"{stack.project}_", f"{stack.project}-"))]:
+            break
+        time.sleep(1)
+    return len(users)
