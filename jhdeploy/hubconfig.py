@@ -55,7 +55,8 @@ def update_network(s, c) -> None:
 
 def update_spawner(s, c) -> None:
     """One container per server, removed on stop; one volume per server, kept."""
-    c.JupyterHub.spawner_class = "docker"
+    c.JupyterHub.spawner_class = "jhdeploy.spawners.ReadyDockerSpawner"
+    c.DockerSpawner.ready_poll_max = float(s["SPAWN_READY_POLL"])
     c.DockerSpawner.image = image_ref(s, "LOCAL_NOTEBOOK_IMAGE")
     c.DockerSpawner.pull_policy = s["DOCKER_NOTEBOOK_PULL_POLICY"]
     c.DockerSpawner.cmd = shlex.split(s["DOCKER_SPAWN_CMD"])
@@ -139,6 +140,7 @@ def update_swarm(s, c) -> None:
     if s["DEPLOY_MODE"] != "swarm":
         return
     c.JupyterHub.spawner_class = "jhdeploy.spawners.VolumeSwarmSpawner"
+    c.SwarmSpawner.ready_poll_max = float(s["SPAWN_READY_POLL"])
     if s["SWARM_ENDPOINT_MODE"] == "dnsrr":
         c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
     constraints = [item.strip() for item in s["SWARM_USER_CONSTRAINTS"].split(";") if item.strip()]

@@ -111,6 +111,13 @@ def _check_cpus(value: str) -> str | None:
         return "a positive number of cores such as 0.5"
 
 
+def _check_nonneg(value: str) -> str | None:
+    try:
+        return None if float(value) >= 0 else "a number of seconds, 0 or more, such as 0.25"
+    except ValueError:
+        return "a number of seconds, 0 or more, such as 0.25"
+
+
 def _check_gpus(value: str) -> str | None:
     return None if value == "all" or re.match(r"^[0-9]+(,[0-9]+)*$", value) else "all, or device ids such as 0,1"
 
@@ -166,6 +173,7 @@ CHECKS = {
     "memory": _check_memory,
     "cpus": _check_cpus,
     "gpus": _check_gpus,
+    "nonneg": _check_nonneg,
     "shared": _check_shared,
     "registry": _check_registry,
     "profiles": _check_profiles,
@@ -387,6 +395,9 @@ SETTINGS: tuple[Setting, ...] = (
             kind="count"),
     Setting("HTTP_TIMEOUT", "120", SPAWNER,
             "Seconds a started server may take to answer HTTP.", kind="count"),
+    Setting("SPAWN_READY_POLL", "0.25", SPAWNER,
+            "Longest pause, in seconds, between the spawner's checks that a new server answers. "
+            "JupyterHub's own checks back off to 5 s; 0 leaves only those.", kind="nonneg"),
     Setting("SHARED_VOLUME", "", SPAWNER,
             "A folder every user sees: a Docker volume name (created and owned by the notebook user on "
             "start) or an absolute host path. Empty: none.", kind="shared", optional=True),

@@ -21,7 +21,8 @@ def test_users_reach_the_hub_by_service_name_on_the_stack_network():
 
 def test_spawner_removes_containers_and_keeps_a_volume_per_user():
     c = applied(COMPOSE_PROJECT_NAME="lab", DOCKER_NOTEBOOK_PULL_POLICY="never")
-    assert c.JupyterHub.spawner_class == "docker"
+    assert c.JupyterHub.spawner_class == "jhdeploy.spawners.ReadyDockerSpawner"
+    assert c.DockerSpawner.ready_poll_max == 0.25
     assert c.DockerSpawner.image == "jupyterhub-notebook:latest"
     assert c.DockerSpawner.remove is True
     assert c.DockerSpawner.pull_policy == "never"
@@ -115,3 +116,14 @@ def test_swarm_mode_spawns_services_with_named_volumes_as_volumes():
                            "/srv/shared": {"bind": "/home/jovyan/shared", "mode": "ro"}})
     kinds = {m["Source"]: (m["Type"], m["ReadOnly"]) for m in mounts}
     assert kinds == {"lab-user-alice": ("volume", False), "/srv/shared": ("bind", True)}
+
+
+def test_the_hub_resolves_our_spawner_classes():
+    from jupyterhub.app import JupyterHub
+
+    from jhdeploy.spawners import ReadyDockerSpawner, VolumeSwarmSpawner
+
+    assert JupyterHub(config=applied()).spawner_class is ReadyDockerSpawner
+    assert JupyterHub(config=applied(DEPLOY_MODE="swarm")).spawner_class is VolumeSwarmSpawner
+    assert "ready_poll_max" in ReadyDockerSpawner.class_trait_names(config=True)
+    assert applied(SPAWN_READY_POLL="0").DockerSpawner.ready_poll_max == 0

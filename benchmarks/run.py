@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Spawn latency and concurrency benchmark, against a stack that the tasks bring up.
+
+Measures, on this machine:
+  1. floor: a bare `docker run` of the notebook image until its /api answers
+     (one at a time, and K at once for each concurrency level);
+  2. sequential spawns: login, POST spawn, until /user/NAME/api answers through the proxy;
+  3. concurrency: K users spawning at the same moment, with the hub's peak CPU and memory;
+  4. cold start: `invoke start` until /hub/health answers;
+  5. the hub API under load: GET /hub/api/users with a token, with 200 users present;
+and the memory of an idle user server. Writes JSON and a PNG chart to --out.
+
+Runs in a scratch copy of this repository with its own project name, image
+tags and ports; it removes that project's containers and volumes at the end.
+Traffic goes to this machine only (loopback and the local Docker network).
+
+    python benchmarks/run.py --set JUPYTERHUB_BASE_IMAGE=... --set DOCKER_NOTEBOOK_BASE=...
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+PASSWORD = "bench-password"
+ADMIN = "benchadmin"
+SKIP = shutil.ignore_patterns(".git", ".venv", ".env", "secrets", "userlist", "tests", "benchmarks",
+                              "__pycache__", ".build", "bench-results", "backups")
+TAGS = {"LOCAL_HUB_IMAGE": "jhdbench-hub:latest", "LOCAL_NOTEBOOK_BASE": "jhdbench-notebook-base:latest",
+        "LOCAL_NOTEBOOK_BODY": "jhdbench-notebook-body:latest", "LOCAL_NOTEBOOK_IMAGE": "jhdbench-notebook:latest"}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def docker(*args: str, check: bool = True) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout
+
+
+def percentiles(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"n": len(values), "p50": round(statistics.median(ordered), 3), "p95": round(p95, 3),
+            "max": round(ordered[-1], 3)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Bench:
+    def __init__(self, root: Path, settings: dict[str, str], users: int):
+        self.root = root
+        self.project = "jhdbench"
+        self.port = free_port()
+        self.names = [f"u{i:03d}" for i in range(1, users + 1)]
+        env = {"COMPOSE_PROJECT_NAME": self.project, "JUPYTERHUB_HTTPS_PORT": str(self.port),
+               "DUMMY_AUTH_PASSWORD": PASSWORD, **TAGS, **settings}
+        (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        (root / "userlist").write_text(f"{ADMIN} admin\n" + "".join(f"{n}\n" for n in self.names))
+        self.url = f"https://localhost:{self.port}"
+        self.image = settings.get("LOCAL_NOTEBOOK_IMAGE", TAGS["LOCAL_NOTEBOOK_IMAGE"])
+        self.network = f"{self.project}-network"
+
+    @property
+    def cert(self) -> str:
+        return str(self.root / "secrets/jupyterhub.crt")
+
+    def invoke(self, *args: str) -> float:
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.root, capture_output=True,
+                                text=True)
+        if result.returncode != 0:
+            sys.exit(f"invoke {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        return time.monotonic() - started
+
+    def session(self, name: str) -> requests.Session:
+        s = requests.Session()
+        s.verify = self.cert
+        s.get(f"{self.url}/hub/login", verify=self.cert, timeout=60)
+        s.post(f"{self.url}/hub/login", verify=self.cert, timeout=120,
+               data={"username": name, "password": PASSWORD, "_xsrf": s.cookies.get("_xsrf", path="/hub/")})
+        return s
+
+    def api(self, s: requests.Session, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/") or ""}
+        return s.request(method, f"{self.url}/hub/api{path}", headers=headers, verify=self.cert, timeout=120,
+                         **kwargs)
+
+    def spawn(self, name: str, timeout: float = 300) -> tuple[float | None, str]:
+        """POST spawn, then poll /user/NAME/api through the proxy; (seconds, outcome)."""
+        try:
+            s = self.session(name)
+            started = time.monotonic()
+            response = self.api(s, "POST", f"/users/{name}/server")
+            if response.status_code not in (201, 202) and "already" not in response.text:
+                return None, f"HTTP {response.status_code}"
+            while time.monotonic() - started < timeout:
+                probe = requests.get(f"{self.url}/user/{name}/api", verify=self.cert, timeout=30,
+                                     allow_redirects=False)
+                if probe.status_code == 200:
+                    return time.monotonic() - started, "ok"
+                time.sleep(0.05)
+            return None, "timeout"
+        except requests.RequestException as error:
+            return None, type(error).__name__
+
+    def stop_all(self) -> None:
+        admin = self.session(ADMIN)
+        for user in self.api(admin, "GET", "/users").json():
+            if user.get("servers"):
+                self.api(admin, "DELETE", f"/users/{user['name']}/server")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and docker("ps", "--quiet", "--filter",
+                                                     f"label=org.jhdeploy.stack={self.project}").split():
+            time.sleep(1)
+
+    def floor_once(self) -> float:
+        started = time.monotonic()
+        cid = docker("run", "--detach", "--network", self.network, "--label", "jhdbench.floor=1", self.image,
+                     "start-notebook.py", "--IdentityProvider.token=", "--ServerApp.ip=0.0.0.0").strip()
+        try:
+            template = f'{{{{(index .NetworkSettings.Networks "{self.network}").IPAddress}}}}'
+            ip = docker("inspect", "--format", template, cid).strip()
+            while time.monotonic() - started < 300:
+                try:
+                    if requests.get(f"http://{ip}:8888/api", timeout=2).status_code == 200:
+                        return time.monotonic() - started
+                except requests.RequestException:
+                    pass
+                time.sleep(0.05)
+            raise RuntimeError("a bare server did not answer within 300 s")
+        finally:
+            docker("rm", "--force", cid, check=False)
+
+    def hub_container(self) -> str:
+        return docker("ps", "--quiet", "--filter", f"label=com.docker.compose.project={self.project}",
+                      "--filter", "label=com.docker.compose.service=jupyterhub").split()[0]
+
+
+class PeakStats:
+    """Samples `docker stats` of one container until stopped; keeps the peaks."""
+
+    def __init__(self, container: str):
+        self.container, self.cpu, self.rss_mib = container, 0.0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            line = docker("stats", "--no-stream", "--format", "{{.CPUPerc}} {{.MemUsage}}", self.container,
+                          check=False)
+            match = re.match(r"([\d.]+)%\s+([\d.]+)(KiB|MiB|GiB)", line)
+            if match:
+                factor = {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[match.group(3)]
+                self.cpu = max(self.cpu, float(match.group(1)))
+                self.rss_mib = max(self.rss_mib, float(match.group(2)) * factor)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def idle_server_memory(project: str) -> float | None:
+    lines = docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}").splitlines()
+    sizes = []
+    for line in lines:
+        match = re.match(rf"{project}-u\d+\s+([\d.]+)(KiB|MiB|GiB)", line)
+        if match:
+            sizes.append(float(match.group(1)) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[match.group(2)])
+    return round(statistics.mean(sizes), 1) if sizes else None
+
+
+def hub_api_load(bench: Bench, users: int, seconds: float, threads: int = 4) -> dict:
+    admin = bench.session(ADMIN)
+    present = len(bench.api(admin, "GET", "/users").json())
+    missing = [f"api{i:04d}" for i in range(max(0, users - present))]
+    if missing:
+        bench.api(admin, "POST", "/users", json={"usernames": missing})
+    token = bench.api(admin, "POST", f"/users/{ADMIN}/tokens", json={"note": "benchmark", "expires_in": 3600})
+    headers = {"Authorization": f"token {token.json()['token']}"}
+    latencies, errors = [], 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def worker():
+        nonlocal errors
+        s = requests.Session()
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            ok = s.get(f"{bench.url}/hub/api/users", headers=headers, verify=bench.cert, timeout=30).ok
+            with lock:
+                latencies.append(time.monotonic() - started) if ok else None
+                errors += 0 if ok else 1
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda _: worker(), range(threads)))
+    elapsed = time.monotonic() - started
+    return {"users_present": len(bench.api(admin, "GET", "/users").json()), "threads": threads,
+            "seconds": round(elapsed, 1), "requests_per_second": round(len(latencies) / elapsed, 1),
+            "errors": errors, "latency_s": percentiles(latencies)}
+
+
+def chart(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = [row["concurrency"] for row in report["concurrency"]]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, style in (("p50", "o-"), ("p95", "s--"), ("max", "^:")):
+        ax.plot(levels, [row["spawn_latency_s"][key] for row in report["concurrency"]], style, label=f"spawn {key}")
+    ax.plot(levels, [row["floor_concurrent_s"]["p50"] for row in report["concurrency"]], "k-.",
+            label="floor at the same concurrency (p50)")
+    ax.axhline(report["floor"]["median_s"], color="grey", linewidth=1, label="floor, one at a time")
+    ax.set_xlabel("users spawning at once")
+    ax.set_ylabel("seconds until /user/NAME/api answers")
+    ax.set_title("Spawn latency against concurrency")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=10, help="sequential spawns")
+    parser.add_argument("--concurrency", default="10,25,50", help="users spawning at once, comma-separated")
+    parser.add_argument("--floor-runs", type=int, default=5, help="bare docker runs for the floor")
+    parser.add_argument("--api-users", type=int, default=200, help="users present for the API load")
+    parser.add_argument("--api-seconds", type=float, default=10, help="duration of the API load")
+    parser.add_argument("--out", default=str(REPO / "bench-results"), help="folder for the JSON and PNG")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help=".env values for the scratch stack (base images, for example)")
+    args = parser.parse_args()
+    levels = [int(k) for k in args.concurrency.split(",")]
+    settings = dict(item.split("=", 1) for item in args.set)
+
+    with tempfile.TemporaryDirectory(prefix="jhdbench-") as scratch:
+        root = Path(scratch) / "repo"
+        shutil.copytree(REPO, root, ignore=SKIP)
+        bench = Bench(root, settings, max([args.users, *levels]))
+        report: dict = {"machine": {"cpus": len(__import__("os").sched_getaffinity(0)),
+                                    "engine": docker("info", "--format", "{{.ServerVersion}}").strip()},
+                        "settings": settings, "started": datetime.datetime.now().isoformat(timespec="seconds")}
+        try:
+            log("building images (cached when unchanged)")
+            report["build_s"] = round(bench.invoke("build"), 1)
+            log("cold start: invoke start until /hub/health answers")
+            report["cold_start_s"] = round(bench.invoke("start"), 2)
+
+            log(f"floor: {args.floor_runs} bare docker runs, one at a time")
+            floors = [bench.floor_once() for _ in range(args.floor_runs)]
+            report["floor"] = {"runs": args.floor_runs, "median_s": round(statistics.median(floors), 3),
+                               "all_s": [round(f, 3) for f in floors]}
+
+            log(f"sequential spawns: {args.users} users")
+            sequential = [bench.spawn(name) for name in bench.names[:args.users]]
+            times = [t for t, outcome in sequential if outcome == "ok"]
+            report["idle_server_memory_mib"] = idle_server_memory(bench.project)
+            report["sequential"] = {"spawn_latency_s": percentiles(times),
+                                    "failures": [o for _, o in sequential if o != "ok"],
+                                    "p50_over_floor": round(statistics.median(times) / report["floor"]["median_s"], 2)
+                                    if times else None}
+            bench.stop_all()
+
+            report["concurrency"] = []
+            for k in levels:
+                log(f"floor with {k} bare servers at once")
+                with concurrent.futures.ThreadPoolExecutor(k) as pool:
+                    floor_k = list(pool.map(lambda _: bench.floor_once(), range(k)))
+                log(f"{k} users spawning at once")
+                barrier = threading.Barrier(k)
+
+                def at_once(name, barrier=barrier):
+                    barrier.wait()
+                    return bench.spawn(name)
+
+                with PeakStats(bench.hub_container()) as stats, concurrent.futures.ThreadPoolExecutor(k) as pool:
+                    results = list(pool.map(at_once, bench.names[:k]))
+                times = [t for t, outcome in results if outcome == "ok"]
+                failures: dict[str, int] = {}
+                for _, outcome in results:
+                    if outcome != "ok":
+                        failures[outcome] = failures.get(outcome, 0) + 1
+                floor_p50 = statistics.median(floor_k)
+                report["concurrency"].append({
+                    "concurrency": k, "successes": len(times), "failures": failures,
+                    "spawn_latency_s": percentiles(times), "floor_concurrent_s": percentiles(floor_k),
+                    "p50_over_floor": round(statistics.median(times) / floor_p50, 2) if times else None,
+                    "hub_peak_cpu_percent": round(stats.cpu, 1), "hub_peak_memory_mib": round(stats.rss_mib, 1),
+                })
+                bench.stop_all()
+
+            log(f"hub API: GET /hub/api/users with {args.api_users} users for {args.api_seconds} s")
+            report["hub_api"] = hub_api_load(bench, args.api_users, args.api_seconds)
+        finally:
+            log("removing the benchmark stack")
+            subprocess.run([sys.executable, "-m", "invoke", "stop"], cwd=root, capture_output=True)
+            for volume in docker("volume", "ls", "--quiet", "--filter", f"name=^{bench.project}-").split():
+                docker("volume", "rm", "--force", volume, check=False)
+            docker("network", "rm", bench.network, check=False)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"bench-{stamp}.json").write_text(json.dumps(report, indent=2))
+    chart(report, out / f"bench-{stamp}.png")
+    print(json.dumps(report, indent=2))
+    log(f"wrote {out}/bench-{stamp}.json and .png")
+
+
+if __name__ == "__main__":
+    main()

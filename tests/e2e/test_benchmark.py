@@ -1,0 +1,38 @@
+"""Issue 9: the benchmark keeps working (tiny sizes; no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, STANDINS
+
+pytestmark = pytest.mark.e2e
+
+
+def test_benchmark_writes_every_field_and_a_chart(docker_engine, tmp_path):
+    sets = [arg for key, value in STANDINS.items() for arg in ("--set", f"{key}={value}")]
+    result = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--users", "2", "--concurrency", "2", "--floor-runs", "1",
+         "--api-users", "5", "--api-seconds", "2", "--out", str(tmp_path), *sets],
+        cwd=REPO, capture_output=True, text=True, timeout=1800,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (report_path,) = tmp_path.glob("bench-*.json")
+    report = json.loads(report_path.read_text())
+
+    assert report["cold_start_s"] > 0 and report["floor"]["median_s"] > 0
+    sequential = report["sequential"]
+    assert sequential["spawn_latency_s"]["n"] == 2 and sequential["failures"] == []
+    assert {"p50", "p95", "max"} <= set(sequential["spawn_latency_s"]) and sequential["p50_over_floor"] > 0
+    (level,) = report["concurrency"]
+    assert level["concurrency"] == 2 and level["successes"] == 2 and level["failures"] == {}
+    for key in ("spawn_latency_s", "floor_concurrent_s", "p50_over_floor", "hub_peak_cpu_percent",
+                "hub_peak_memory_mib"):
+        assert level[key] is not None, key
+    assert report["hub_api"]["requests_per_second"] > 0 and report["hub_api"]["errors"] == 0
+    assert report["hub_api"]["users_present"] >= 5
+    assert report["idle_server_memory_mib"] > 0
+    assert report_path.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
