@@ -109,21 +109,24 @@ def stamp(now: datetime.datetime | None = None) -> str:
     return (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
 
 
-def _dump(argv: list[str], path: Path, env: dict | None = None) -> None:
-    """Run a command whose stdout is a file's content (binary-safe)."""
-    print(f"  {' '.join(argv[:8])}{' ...' if len(argv) > 8 else ''} > {path.name}", flush=True)
-    with path.open("wb") as out:
-        result = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, env=env)
+def _pipe(argv: list[str], path: Path, env: dict | None = None, *, into: bool) -> None:
+    """Run a command with a file as its stdout (`into`) or its stdin, binary-safe."""
+    shown = f"  {' '.join(argv[:8])}{' ...' if len(argv) > 8 else ''} {'>' if into else '<'} {path.name}"
+    print(shown, flush=True)
+    with path.open("wb" if into else "rb") as file:
+        stream = {"stdout": file} if into else {"stdin": file}
+        result = subprocess.run(argv, stderr=subprocess.PIPE, env=env, **stream)
     if result.returncode != 0:
-        raise Exit(f"✗ Backup step failed: {result.stderr.decode(errors='replace').strip()}", code=1)
+        step = "Backup" if into else "Restore"
+        raise Exit(f"✗ {step} step failed: {result.stderr.decode(errors='replace').strip()}", code=1)
+
+
+def _dump(argv: list[str], path: Path, env: dict | None = None) -> None:
+    _pipe(argv, path, env, into=True)
 
 
 def _load(argv: list[str], path: Path, env: dict | None = None) -> None:
-    print(f"  {' '.join(argv[:8])}{' ...' if len(argv) > 8 else ''} < {path.name}", flush=True)
-    with path.open("rb") as source:
-        result = subprocess.run(argv, stdin=source, stderr=subprocess.PIPE, env=env)
-    if result.returncode != 0:
-        raise Exit(f"✗ Restore step failed: {result.stderr.decode(errors='replace').strip()}", code=1)
+    _pipe(argv, path, env, into=False)
 
 
 SQLITE_BACKUP = (

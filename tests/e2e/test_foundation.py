@@ -83,6 +83,18 @@ def test_restart_keeps_users_and_the_hub_database(hub):
     assert admin.api("GET", "/users/alice").json()["admin"] is True
 
 
+def test_an_admin_reaches_the_admin_page_and_starts_and_stops_another_users_server(hub):
+    admin = logged_in(hub, "alice")
+    assert admin.get("/hub/admin").status_code == 200
+    started = admin.api("POST", "/users/bob/server")
+    assert started.status_code in (201, 202) or "already" in started.text
+    admin.spawn("bob")  # waits until bob's server is ready
+    assert docker("inspect", "--format", "{{.State.Running}}", f"{hub.project}-bob").stdout.strip() == "true"
+    admin.stop_server("bob")
+    admin.wait_stopped("bob")
+    assert docker("ps", "--quiet", "--filter", f"name=^{hub.project}-bob$").stdout.strip() == ""
+
+
 def test_stop_leaves_no_running_container_of_the_stack(hub):
     client = logged_in(hub, "bob")
     client.spawn("bob")

