@@ -81,11 +81,6 @@ def image_exists(c, ref: str) -> bool:
     return probe(c, ["docker", "image", "inspect", ref]).ok
 
 
-def image_id(c, ref: str) -> str | None:
-    result = probe(c, ["docker", "image", "inspect", "--format", "{{.Id}}", ref])
-    return result.stdout.strip() if result.ok else None
-
-
 def ensure_volume(c, name: str, project: str) -> bool:
     """Create a named volume unless it exists; True if created."""
     if probe(c, ["docker", "volume", "inspect", name]).ok:

@@ -8,7 +8,6 @@ HUB_SERVICE = "jupyterhub"  # the Compose service, and the host name users conne
 POSTGRES_SERVICE = "postgres"
 ANNOUNCEMENT_FILE = "announcement.html"  # under conf/, written by `invoke announce`
 HUB_PORT = 8000  # the public (proxy) port inside the hub container
-HUB_API_PORT = 8081
 STACK_LABEL = "org.jhdeploy.stack"  # on every container the hub spawns
 
 # Files under secrets/ on the host; Compose mounts each at /run/secrets/<name>.
