@@ -98,8 +98,10 @@ class Bench:
         s = requests.Session()
         s.verify = self.cert
         s.get(f"{self.url}/hub/login", verify=self.cert, timeout=60)
+        # The admin has its own generated password (secrets/admin_password); users share one.
+        password = (self.root / "secrets/admin_password").read_text().strip() if name == ADMIN else PASSWORD
         s.post(f"{self.url}/hub/login", verify=self.cert, timeout=120,
-               data={"username": name, "password": PASSWORD, "_xsrf": s.cookies.get("_xsrf", path="/hub/")})
+               data={"username": name, "password": password, "_xsrf": s.cookies.get("_xsrf", path="/hub/")})
         return s
 
     def api(self, s: requests.Session, method: str, path: str, **kwargs) -> requests.Response:

@@ -1,4 +1,5 @@
-"""JupyterHub configuration. Every setting comes from .env; see jhdeploy/hubconfig.py.
+"""JupyterHub configuration. The tasks resolve .env and userlist into settings that
+jhdeploy_hub (installed in the hub image) maps to traitlets here.
 
 Add your own settings in conf/jupyterhub_config.d/*.py: they load after this
 file, in name order, and a change needs only `invoke restart`.
@@ -6,13 +7,11 @@ file, in name order, and a change needs only `invoke restart`.
 
 import sys
 
-sys.path.insert(0, "/srv/jupyterhub")
-
-from jhdeploy import hubconfig  # noqa: E402
+from jhdeploy_hub import config
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
-hubconfig.apply_config(hubconfig.load_settings(), hubconfig.load_userlist(), c)
+config.apply_config(config.load_settings(), c)
 
-for snippet in hubconfig.snippets(hubconfig.HUB_ROOT / "conf" / "jupyterhub_config.d"):
+for snippet in config.snippets():
     print(f"Loading config snippet {snippet}", file=sys.stderr)
     load_subconfig(str(snippet))  # noqa: F821 (provided by traitlets)

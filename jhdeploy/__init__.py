@@ -1,5 +1,7 @@
-"""jupyterhub-deploy: the logic behind tasks.py and the hub's configuration.
+"""jupyterhub-deploy's host side: the logic behind tasks.py.
 
-Modules here import only the standard library at import time, because the hub
-container imports some of them (settings, userlist, hubconfig) as well.
+It resolves `.env` and `userlist` (settings, envfile, stack), chooses the
+option records (options), drives Docker and Compose (engine), and saves what
+runs (state). The code that runs inside the hub is the separate package in
+hub/ (jhdeploy_hub), installed into the hub image; nothing here runs there.
 """

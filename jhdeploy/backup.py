@@ -20,12 +20,12 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 import zlib
 from pathlib import Path
 
-from invoke import Exit
-
 from jhdeploy import engine
+from jhdeploy.errors import DeployError
 from jhdeploy.layout import POSTGRES_SERVICE
 from jhdeploy.stack import Stack
 
@@ -118,7 +118,7 @@ def _pipe(argv: list[str], path: Path, env: dict | None = None, *, into: bool) -
         result = subprocess.run(argv, stderr=subprocess.PIPE, env=env, **stream)
     if result.returncode != 0:
         step = "Backup" if into else "Restore"
-        raise Exit(f"✗ {step} step failed: {result.stderr.decode(errors='replace').strip()}", code=1)
+        raise DeployError(f"✗ {step} step failed: {result.stderr.decode(errors='replace').strip()}")
 
 
 def _dump(argv: list[str], path: Path, env: dict | None = None) -> None:
@@ -140,34 +140,27 @@ SQLITE_BACKUP = (
 
 
 def compose_argv(c, stack: Stack, args: list[str]) -> tuple[list[str], dict]:
-    argv = engine.compose_command(c) + ["--project-name", stack.project]
-    for path in stack.compose_files:
-        argv += ["--file", str(stack.root / path)]
-    return argv + args, {**os.environ, **stack.compose_env()}
-
-
-def user_volumes(c, stack: Stack) -> list[str]:
-    result = engine.probe(c, ["docker", "volume", "ls", "--quiet", "--filter", f"name=^{stack.user_volume_prefix}"])
-    return sorted(v for v in result.stdout.split() if v.startswith(stack.user_volume_prefix))
+    return engine.compose_argv(c, stack, args), {**os.environ, **engine.compose_env(stack)}
 
 
 def ensure_postgres(c, stack: Stack) -> None:
     engine.compose(c, stack, ["up", "--detach", "--wait", POSTGRES_SERVICE], hide="both")
 
 
-def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: bool = False) -> Path:
-    """Write and verify one backup archive; works while the hub runs."""
+def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: bool = False) -> tuple[Path, float]:
+    """Write and verify one backup archive; works while the hub runs. Returns it and the seconds it took."""
+    started = time.monotonic()
     directory = stack.backup_dir
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     name = f"{stack.project}-backup-{stamp()}"
     archive = directory / f"{name}.tar.gz"
-    hub_image = stack.settings["LOCAL_HUB_IMAGE"]
+    hub_image = stack.images["LOCAL_HUB_IMAGE"]
     with tempfile.TemporaryDirectory(dir=directory, prefix=".staging-") as staging:
         content = Path(staging)
         (content / "database").mkdir()
         (content / "config").mkdir()
-        if stack.uses_postgres:
-            hub_running = (engine.hub_state(c, stack) or {}).get("Running", False)
+        if stack.database.dump == "pg_dump":
+            hub_running = engine.hub_running(c, stack.project)
             ensure_postgres(c, stack)
             s = stack.settings
             argv, env = compose_argv(c, stack, ["exec", "-T", POSTGRES_SERVICE, "pg_dump", "--format=custom",
@@ -175,7 +168,7 @@ def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: 
             _dump(argv, content / "database/jupyterhub.pgdump", env)
             if not hub_running:  # leave a stopped stack stopped
                 engine.compose(c, stack, ["stop", POSTGRES_SERVICE], hide="both")
-        elif stack.settings["JUPYTERHUB_DB_URL"] == "sqlite":
+        elif stack.database.dump == "sqlite":
             data = stack.settings["DATA_VOLUME_CONTAINER"]
             code = SQLITE_BACKUP.format(path=f"{data}/jupyterhub.sqlite")
             _dump(["docker", "run", "--rm", "--volume", f"{stack.settings['DATA_VOLUME_HOST']}:{data}",
@@ -185,7 +178,7 @@ def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: 
         for source, target in ((stack.env_file, ".env"), (stack.userlist_file, "userlist")):
             if source.exists():
                 shutil.copy2(source, content / "config" / target)
-        volumes = user_volumes(c, stack) if include_user_volumes else []
+        volumes = engine.user_volumes(c, stack) if include_user_volumes else []
         if volumes:
             (content / "user-volumes").mkdir()
         for volume in volumes:
@@ -194,7 +187,7 @@ def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: 
         manifest = {
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "project": stack.project,
-            "database": "postgres" if stack.uses_postgres else stack.settings["JUPYTERHUB_DB_URL"],
+            "database": stack.database.name,
             "jupyterhub_version": stack.settings["JUPYTERHUB_VERSION"],
             "user_volumes": volumes,
             "secrets_archive": None,
@@ -208,11 +201,30 @@ def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: 
             manifest["secrets_archive"] = {"name": secrets_archive.name, "sha256": sha256(secrets_archive)}
         write_archive(content, archive, manifest)
     read_verified(archive)
-    return archive
+    return archive, time.monotonic() - started
 
 
-def restore(c, stack: Stack, archive: Path, reload_stack) -> Stack:
-    """Put an archive back into a stopped stack; `reload_stack()` re-reads the restored .env."""
+def check_archive(path: Path) -> dict:
+    """The manifest of an intact archive; a one-sentence refusal otherwise."""
+    if not path.is_file():
+        raise DeployError(f"No archive at {path}.", code=2)
+    try:
+        return read_verified(path)
+    except DamagedArchive as error:
+        raise DeployError(f"✗ Refusing to restore: {error}. Nothing was changed.") from None
+
+
+def describe(path: Path, manifest: dict) -> str:
+    """The question `invoke restore` asks before it overwrites anything."""
+    what = [".env", "userlist", f"the {manifest['database']} database"]
+    what += ["secrets/"] if manifest["secrets_archive"] else []
+    what += [f"{len(manifest['user_volumes'])} user volume(s)"] if manifest["user_volumes"] else []
+    return f"Restore {path.name} (made {manifest['created']}) over {', '.join(what)}?"
+
+
+def restore(c, stack: Stack, archive: Path, reload_stack) -> float:
+    """Put an archive back into a stopped stack; `reload_stack()` re-reads the restored .env. Returns seconds."""
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=archive.parent, prefix=".restore-") as staging:
         content = Path(staging)
         manifest = read_verified(archive, into=content)
@@ -231,7 +243,7 @@ def restore(c, stack: Stack, archive: Path, reload_stack) -> Stack:
                     out.write(path.read_bytes())
         stack = reload_stack()
         engine.ensure_stack_resources(c, stack)
-        hub_image = stack.settings["LOCAL_HUB_IMAGE"]
+        hub_image = stack.images["LOCAL_HUB_IMAGE"]
         dump = content / "database"
         if (dump / "jupyterhub.pgdump").exists():
             ensure_postgres(c, stack)
@@ -252,4 +264,4 @@ def restore(c, stack: Stack, archive: Path, reload_stack) -> Stack:
             engine.ensure_volume(c, volume, stack.project)
             _load(["docker", "run", "--rm", "-i", "--volume", f"{volume}:/volume", "--entrypoint", "tar",
                    hub_image, "-C", "/volume", "-xf", "-"], content / "user-volumes" / f"{volume}.tar")
-    return stack
+    return time.monotonic() - started

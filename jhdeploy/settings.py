@@ -1,17 +1,21 @@
-"""Every `.env` key: its default, what it allows, and what it is for.
+"""Every `.env` key: its default, what it allows, what it is for, and its type.
 
-This table is the single definition. Validation, `.env-template` and the
-hub's configuration all read it; a unit test keeps the template in step.
+This table is the single definition. Resolution, validation, `.env-template`
+and the values handed to the hub all come from it; a unit test keeps the
+template in step.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 import textwrap
-from dataclasses import dataclass
-from pathlib import Path
-from string import Template
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jhdeploy import envfile
 
 
 class SettingsError(Exception):
@@ -28,9 +32,18 @@ class Setting:
     default: str
     section: str
     help: str
-    kind: str = "text"  # a key of CHECKS below
+    kind: str = "text"  # a key of KINDS below
     choices: tuple[str, ...] = ()
     optional: bool = False  # may be left empty
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a value of one kind is checked, and what Python value it becomes."""
+
+    check: Callable[[str], str | None]  # None when allowed, else what is allowed
+    parse: Callable[[str], Any] = str
+    empty: Any = ""  # the value of an optional setting left empty
 
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -38,7 +51,6 @@ _DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*([a-z0-9.+-]*)$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
-_PYPI_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 def _check_port(value: str) -> str | None:
@@ -155,34 +167,67 @@ def _check_path(value: str) -> str | None:
     return None if value.startswith("/") else "an absolute path inside the container"
 
 
-CHECKS = {
-    "text": lambda value: None,
-    "port": _check_port,
-    "hostname": _check_hostname,
-    "project": _check_pattern(_NAME, "lowercase letters, digits, '-' and '_', starting with a letter or digit"),
-    "docker_name": _check_pattern(_DOCKER_NAME, "letters, digits, '_', '.' and '-', starting with a letter or digit"),
-    "image": _check_pattern(_IMAGE, "an image reference such as quay.io/org/name:tag (lowercase, no spaces)"),
-    "version": _check_pattern(_VERSION, "a version number such as 6.1.1"),
-    "db_url": _check_db_url,
-    "path": _check_path,
-    "relative_path": _check_relative_path,
-    "count": _check_count,
-    "bool": _check_bool,
-    "url": _check_url,
-    "names": _check_names,
-    "memory": _check_memory,
-    "cpus": _check_cpus,
-    "gpus": _check_gpus,
-    "nonneg": _check_nonneg,
-    "shared": _check_shared,
-    "registry": _check_registry,
-    "profiles": _check_profiles,
-    "seconds": _check_seconds,
+def _check_password(value: str) -> str | None:
+    return None if len(value) >= 8 else "at least 8 characters"
+
+
+def _check_command(value: str) -> str | None:
+    try:
+        return None if shlex.split(value) else "a command such as start-singleuser.py"
+    except ValueError:
+        return "a command with balanced quotes, such as start-singleuser.py --debug"
+
+
+def names(value: str) -> list[str]:
+    """A comma-separated list, sorted; empty means none."""
+    return sorted({n.strip() for n in value.split(",") if n.strip()})
+
+
+def _items(separator: str) -> Callable[[str], list[str]]:
+    return lambda value: [item.strip() for item in value.split(separator) if item.strip()]
+
+
+# The interface a server opens on; the original project's values keep working.
+UI_PATHS = {"/lab": "/lab", "lab": "/lab", "/tree": "/tree", "tree": "/tree", "notebook": "/tree"}
+
+
+def _no_check(value: str) -> None:
+    return None
+
+
+KINDS: dict[str, Kind] = {
+    "text": Kind(_no_check),
+    "port": Kind(_check_port, int),
+    "hostname": Kind(_check_hostname),
+    "project": Kind(_check_pattern(_NAME, "lowercase letters, digits, '-' and '_', starting with a letter or digit")),
+    "docker_name": Kind(_check_pattern(_DOCKER_NAME, "letters, digits, '_', '.' and '-', starting with a letter "
+                                                     "or digit")),
+    "image": Kind(_check_pattern(_IMAGE, "an image reference such as quay.io/org/name:tag (lowercase, no spaces)")),
+    "version": Kind(_check_pattern(_VERSION, "a version number such as 6.1.1")),
+    "db_url": Kind(_check_db_url),
+    "path": Kind(_check_path),
+    "relative_path": Kind(_check_relative_path),
+    "count": Kind(_check_count, int),
+    "seconds": Kind(_check_seconds, int),
+    "bool": Kind(_check_bool, lambda value: BOOLEAN[value.lower()]),
+    "url": Kind(_check_url),
+    "names": Kind(_check_names, names, []),
+    "words": Kind(_no_check, str.split, []),
+    "constraints": Kind(_no_check, _items(";"), []),
+    "command": Kind(_check_command, shlex.split, []),
+    "password": Kind(_check_password),
+    "memory": Kind(_check_memory),
+    "cpus": Kind(_check_cpus, float, None),
+    "nonneg": Kind(_check_nonneg, float),
+    "gpus": Kind(_check_gpus, lambda value: value if value == "all" else value.split(","), None),
+    "shared": Kind(_check_shared),
+    "registry": Kind(_check_registry),
+    "profiles": Kind(_check_profiles, parse_profiles, {}),
+    "ui": Kind(_no_check, UI_PATHS.__getitem__),
 }
 
 AUTHENTICATORS = ("dummy_authenticator", "tmp_authenticator", "hash_authenticator",
                   "native_authenticator", "github_authenticator", "generic_oauth")
-OAUTH_AUTHENTICATORS = ("github_authenticator", "generic_oauth")
 DEFAULT_DUMMY_PASSWORD = "change-me-now"
 
 STACK = "Stack"
@@ -247,7 +292,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Enterprise) OAuth. generic_oauth: any OpenID Connect provider.",
             choices=AUTHENTICATORS),
     Setting("DUMMY_AUTH_PASSWORD", DEFAULT_DUMMY_PASSWORD, AUTH,
-            "dummy_authenticator: the shared password. Change it on anything but a laptop."),
+            "dummy_authenticator: the shared password. Change it on anything but a laptop.", kind="password"),
     Setting("HASH_PASSWORD_LENGTH", "8", AUTH,
             "hash_authenticator: length of each user's password. The key is generated in "
             "secrets/hash_secret_key.", kind="count"),
@@ -291,7 +336,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OAUTH_TOKEN_URL", "", AUTH, "generic_oauth: token endpoint.", kind="url", optional=True),
     Setting("OAUTH_USERDATA_URL", "", AUTH, "generic_oauth: userinfo endpoint.", kind="url", optional=True),
     Setting("OAUTH_SCOPES", "openid profile email", AUTH,
-            "generic_oauth: scopes to request, separated by spaces."),
+            "generic_oauth: scopes to request, separated by spaces.", kind="words"),
     Setting("OAUTH_USERNAME_CLAIM", "preferred_username", AUTH,
             "generic_oauth: the userinfo claim that becomes the JupyterHub user name."),
     Setting("OAUTH_GROUPS_CLAIM", "groups", AUTH,
@@ -365,7 +410,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JUPYTER_UI", "/lab", LOOK,
             "The interface a server opens on: /lab (JupyterLab) or /tree (Jupyter Notebook 7). "
             "The original values lab and notebook still work. A hub setting: no rebuild.",
-            choices=("/lab", "lab", "/tree", "tree", "notebook")),
+            kind="ui", choices=tuple(UI_PATHS)),
     Setting("LOGO_IMAGE", "", LOOK,
             "The hub's logo: an image file under conf/, such as conf/logo.png. Empty: JupyterHub's logo.",
             kind="relative_path", optional=True),
@@ -373,7 +418,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOCKER_NOTEBOOK_DIR", "/home/jovyan/work", SPAWNER,
             "Where each user's volume is mounted in the user's container.", kind="path"),
     Setting("DOCKER_SPAWN_CMD", "start-singleuser.py", SPAWNER,
-            "Command that starts the single-user server in the notebook image."),
+            "Command that starts the single-user server in the notebook image.", kind="command"),
     Setting("DOCKER_NOTEBOOK_PULL_POLICY", "ifnotpresent", SPAWNER,
             "When the hub pulls the notebook image before a spawn.",
             choices=("ifnotpresent", "always", "never", "skip")),
@@ -417,9 +462,6 @@ SETTINGS: tuple[Setting, ...] = (
             "Swarm: cores reserved for each user's service, such as 0.25. Empty: none.",
             kind="cpus", optional=True),
 
-    Setting("DEPLOY_MODE", "compose", SWARM,
-            "Set by the tasks, not by you: compose for `invoke start`, swarm for `invoke swarm-deploy`.",
-            choices=("compose", "swarm")),
     Setting("REGISTRY", "", SWARM,
             "A registry every node can pull from, such as registry.example.org/team. It prefixes the "
             "names of the images we build; `invoke push` pushes them. Empty: images stay local.",
@@ -429,7 +471,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Docker's virtual IPs.", choices=("dnsrr", "vip")),
     Setting("SWARM_USER_CONSTRAINTS", "", SWARM,
             "Swarm: placement constraints for users' services, separated by ';', such as "
-            "node.labels.jupyter==yes. Empty: any node.", optional=True),
+            "node.labels.jupyter==yes. Empty: any node.", kind="constraints", optional=True),
 
     Setting("SERVER_TIMEOUT_SECONDS", "3600", OPERATIONS,
             "Idle culling: stop servers idle this long (jupyterhub-idle-culler). 0: never.", kind="seconds"),
@@ -474,39 +516,18 @@ OBSOLETE = {
     "PLOTLY_VERSION": "conf/notebook/requirements.txt or environment.yml",
     "DOCKER_BUILD_CACHE_OPTION": "`invoke build --no-cache`",
     "BUILDKIT_PROGRESS": "nothing: build output is shown as it comes",
+    "DEPLOY_MODE": "nothing: `invoke swarm-deploy` chooses Docker Swarm, `invoke start` Compose",
 }
+# Values that are passwords or keys: never in the Compose environment, the hub's
+# settings file, a log line or a `--no-secrets` archive.
 SECRET_KEYS = frozenset({"DUMMY_AUTH_PASSWORD", "GITHUB_CLIENT_SECRET", "OAUTH_CLIENT_SECRET"})
 
 
-def is_yes(value: str) -> bool:
-    return BOOLEAN[value.lower()]
-
-
-def names(value: str) -> set[str]:
-    """A comma-separated list, as a set; empty means none."""
-    return {n.strip() for n in value.split(",") if n.strip()}
-
-
-def _interpolate(value: str, known: dict[str, str]) -> str:
-    return Template(value).safe_substitute(known)
-
-
-def resolve(raw: dict[str, str | None]) -> tuple[dict[str, str], list[str]]:
-    """Fill in defaults and `${VAR}` references; return (values, unknown keys)."""
-    values: dict[str, str] = {}
-    for setting in SETTINGS:
-        value = raw.get(setting.name)
-        value = setting.default if value is None else value
-        values[setting.name] = _interpolate(value.strip(), values)
-    unknown = sorted(k for k in raw if k not in BY_NAME and k not in OBSOLETE)
-    return values, unknown
-
-
-def problems(values: dict[str, str]) -> list[str]:
+def problems(raw: Mapping[str, str]) -> list[str]:
     """Every rule that the values break, one sentence each."""
     found = []
     for setting in SETTINGS:
-        value = values[setting.name]
+        value = raw[setting.name]
         if value == "":
             if not setting.optional:
                 found.append(f"{setting.name} is empty; it needs a value (default: {setting.default!r}).")
@@ -515,55 +536,112 @@ def problems(values: dict[str, str]) -> list[str]:
             allowed = ", ".join(setting.choices)
             found.append(f"{setting.name}={value!r} is not allowed; choose one of: {allowed}.")
             continue
-        allowed = CHECKS[setting.kind](value)
+        allowed = KINDS[setting.kind].check(value)
         if allowed:
-            found.append(f"{setting.name}={value!r} is not allowed; expected {allowed}.")
+            # A secret's value never reaches a message; its length is enough to act on.
+            shown = f" ({len(value)} characters)" if setting.name in SECRET_KEYS else f"={value!r}"
+            found.append(f"{setting.name}{shown} is not allowed; expected {allowed}.")
     return found
 
 
-def environment_overrides(environ) -> dict[str, str]:
-    """Settings that the process environment pins (Compose sets a few for the hub)."""
-    return {key: environ[key] for key in BY_NAME if key in environ}
-
-
-def read_env_file(path: Path) -> dict[str, str | None]:
-    """Read a `.env` file the way Compose does (python-dotenv, `${VAR}` expanded)."""
-    from dotenv import dotenv_values  # imported late: the hub imports this module too
-
-    return dict(dotenv_values(path, interpolate=True)) if path.exists() else {}
+def _parse(setting: Setting, value: str) -> Any:
+    kind = KINDS[setting.kind]
+    return kind.parse(value) if value else kind.empty
 
 
 @dataclass(frozen=True)
 class Settings:
-    values: dict[str, str]
+    """Resolved settings: `raw` as Compose sees them, `values` typed for everything else."""
+
+    raw: dict[str, str]
+    values: dict[str, Any]
     unknown: tuple[str, ...] = ()
     obsolete: tuple[str, ...] = ()
+    from_environment: tuple[str, ...] = ()  # keys the process environment set, over .env
+    overrides: dict[str, str] = field(default_factory=dict)  # what task flags set
 
-    def __getitem__(self, name: str) -> str:
+    def __getitem__(self, name: str) -> Any:
         return self.values[name]
 
     def warnings(self) -> list[str]:
         """One line per key that does nothing here, never an error."""
         lines = [f"warning: .env sets {key}, which does nothing now; instead: {OBSOLETE[key]}."
                  for key in self.obsolete]
-        return lines + [f"warning: .env sets {key}, which this project does not use (misspelled?)."
-                        for key in self.unknown]
+        lines += [f"warning: .env sets {key}, which this project does not use (misspelled?)."
+                  for key in self.unknown]
+        return lines + [f"note: {key}={self.raw[key]!r} comes from the environment, not .env."
+                        for key in self.from_environment]
 
 
-def from_mapping(raw: dict[str, str | None]) -> Settings:
-    """Validate raw `.env` values; raise SettingsError naming every bad key."""
-    values, unknown = resolve(raw)
-    found = problems(values)
+def resolve(entries: list[envfile.Entry], environ: Mapping[str, str] | None = None,
+            overrides: Mapping[str, str] | None = None) -> Settings:
+    """The one resolution: task flags, then the environment, then `.env`, then defaults.
+
+    As in Compose, the process environment wins over `.env`, and `${VAR}` sees the
+    environment first. A reference to a setting sees that setting's final value,
+    default included, wherever in `.env` it is set. Raises SettingsError.
+    """
+    environ, overrides = environ or {}, overrides or {}
+    in_file = {entry.key: entry for entry in entries}
+    raw: dict[str, str] = {}
+    pending: list[str] = []
+    found: list[str] = []
+
+    def lookup(name: str) -> str | None:
+        if name in environ:
+            return environ[name]
+        if name in BY_NAME:
+            return value_of(name)
+        return expand(in_file[name]) if name in in_file else None
+
+    def expand(entry: envfile.Entry) -> str:
+        return entry.value if entry.literal else envfile.interpolate(entry.value, lookup, f".env, line {entry.line}")
+
+    def value_of(name: str) -> str:
+        if name in raw:
+            return raw[name]
+        if name in pending:
+            raise envfile.EnvFileError(f"{name} refers to itself through {' -> '.join(pending[pending.index(name):])}")
+        pending.append(name)
+        try:
+            if name in overrides:
+                value = overrides[name]
+            elif name in environ:
+                value = environ[name]
+            elif name in in_file:
+                value = expand(in_file[name])
+            else:
+                value = envfile.interpolate(BY_NAME[name].default, lookup, f"the default of {name}")
+        finally:
+            pending.pop()
+        raw[name] = value
+        return value
+
+    for setting in SETTINGS:
+        try:
+            value_of(setting.name)
+        except envfile.EnvFileError as error:
+            found.append(str(error))
+            raw.setdefault(setting.name, "")
     if found:
         raise SettingsError(found)
-    return Settings(values, tuple(unknown), tuple(sorted(k for k in raw if k in OBSOLETE)))
+    found = problems(raw)
+    if found:
+        raise SettingsError(found)
+    values = {setting.name: _parse(setting, raw[setting.name]) for setting in SETTINGS}
+    return Settings(
+        raw={s.name: raw[s.name] for s in SETTINGS},
+        values=values,
+        unknown=tuple(sorted(k for k in in_file if k not in BY_NAME and k not in OBSOLETE)),
+        obsolete=tuple(sorted(k for k in in_file if k in OBSOLETE)),
+        from_environment=tuple(sorted(k for k in BY_NAME if k in environ and k not in overrides)),
+        overrides=dict(overrides),
+    )
 
 
-def load(path: Path, overrides: dict[str, str] | None = None) -> Settings:
-    """Read, default and validate a `.env` file."""
-    raw = read_env_file(path)
-    raw.update(overrides or {})
-    return from_mapping(raw)
+def from_mapping(values: Mapping[str, str], overrides: Mapping[str, str] | None = None) -> Settings:
+    """Resolve plain `KEY: value` pairs, as if each were a literal line of `.env`."""
+    return resolve([envfile.Entry(k, v, True, n) for n, (k, v) in enumerate(values.items(), 1)], {}, overrides)
 
 
 def template_text() -> str:
@@ -571,7 +649,8 @@ def template_text() -> str:
     lines = [
         "# jupyterhub-deploy settings. `invoke setup` copies this file to .env.",
         "# Every key is optional: a missing key takes the default shown here.",
-        "# ${VAR} refers to another key, as in Compose.",
+        "# ${VAR} refers to another key (its default too) or to an environment",
+        "# variable, as in Compose; a variable set in the environment wins over this file.",
     ]
     section = None
     for setting in SETTINGS:

@@ -22,11 +22,11 @@ def copy_templates(root: Path) -> list[str]:
 def ensure_runtime_files(stack: Stack) -> list[str]:
     """Secrets and, for use_ssl_ss, the certificate; returns what was created."""
     created = [f"secrets/{name}" for name in secretfiles.ensure_secrets(stack.secrets_dir)]
-    # An OAuth client secret given in .env reaches the hub as a mounted file, like every secret.
-    key = stack.client_secret_key
-    if key and stack.settings[key]:
-        if secretfiles.store(stack.secrets_dir, "oauth_client_secret", stack.settings[key]):
-            created.append(f"secrets/oauth_client_secret (from {key})")
+    # A secret given in .env (a password, an OAuth client secret) reaches the hub as a mounted file.
+    if stack.authenticator.from_env:
+        key, name = stack.authenticator.from_env
+        if stack.settings[key] and secretfiles.store(stack.secrets_dir, name, stack.settings[key]):
+            created.append(f"secrets/{name} (from {key})")
     if stack.uses_tls:
         cert, key = stack.secret_path("ssl_cert"), stack.secret_path("ssl_key")
         fqdn = stack.settings["JH_FQDN"]

@@ -1,48 +1,41 @@
-"""What a given `.env` means: Compose files, environment, URLs and paths.
+"""What a resolved `.env` means: the option records chosen, Compose files, ports,
+volumes, URLs, and the settings handed to Compose and to the hub.
 
-Every task asks this module; nothing else decides which files or settings apply.
+`from_env()` is the one resolution every task uses; `from_saved()` rebuilds the
+stack that `invoke start` recorded, so that later tasks act on what runs.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
+from jhdeploy import envfile, options, userlist
 from jhdeploy import settings as settings_module
-from jhdeploy.layout import SECRET_FILES, image_ref, public_host, public_url
-from jhdeploy.settings import OAUTH_AUTHENTICATORS, Settings
+from jhdeploy.layout import (
+    HUB_CONF,
+    HUB_SERVICE,
+    POSTGRES_SERVICE,
+    SECRET_FILES,
+    STACK_LABEL,
+    container_secret,
+    image_ref,
+)
+from jhdeploy.settings import Settings, SettingsError
 
-SSL_OVERRIDES = {
-    "use_ssl_ss": "compose/ssl_ss.yml",
-    "use_ssl_le": "compose/letsencrypt.yml",
-    "no_ssl": "compose/no_ssl.yml",
-}
-LETS_ENCRYPT = {
-    "": "https://acme-v02.api.letsencrypt.org/directory",
-    "--staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
-}
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-# Authenticators that need a secret file mounted into the hub.
-AUTH_OVERRIDES = {
-    "hash_authenticator": "compose/hash.yml",
-    "github_authenticator": "compose/oauth.yml",
-    "generic_oauth": "compose/oauth.yml",
-}
-# Where an admin gets what an authenticator needs.
-WHERE = {
-    "GITHUB_CLIENT_ID": "create an OAuth app at https://github.com/settings/developers "
-                        "(or in your GitHub Enterprise)",
-    "OAUTH_CLIENT_ID": "register a client (confidential, authorization code flow) with your OpenID provider",
-}
+HUB_SETTINGS_FORMAT = 1
+IMAGE_KEYS = ("LOCAL_HUB_IMAGE", "LOCAL_NOTEBOOK_IMAGE")
 
 
 @dataclass(frozen=True)
 class Stack:
     root: Path
     settings: Settings
+    users: userlist.Userlist = field(default_factory=userlist.Userlist)
+    mode: str = "compose"  # or "swarm" (`invoke swarm-deploy`)
 
     @property
     def project(self) -> str:
@@ -64,57 +57,74 @@ class Stack:
         return self.secrets_dir / SECRET_FILES[name]
 
     @property
-    def uses_tls(self) -> bool:
-        return self.settings["JUPYTERHUB_SSL"] == "use_ssl_ss"
+    def in_swarm(self) -> bool:
+        return self.mode == "swarm"
+
+    # --- the records this .env chooses -------------------------------------------------------
 
     @property
-    def authenticator(self) -> str:
-        return self.settings["JUPYTERHUB_AUTHENTICATOR"]
+    def ssl(self) -> options.SslMode:
+        return options.SSL_MODES[self.settings["JUPYTERHUB_SSL"]]
+
+    @property
+    def authenticator(self) -> options.Authenticator:
+        return options.AUTHENTICATORS[self.settings["JUPYTERHUB_AUTHENTICATOR"]]
+
+    @property
+    def database(self) -> options.Database:
+        return options.database_of(self.settings["JUPYTERHUB_DB_URL"])
+
+    @property
+    def overrides(self) -> list[options.Override]:
+        chosen = [options.BASE, self.ssl.override, self.authenticator.override, self.database.override]
+        chosen += [addon.override for addon in options.ADDONS if addon.applies(self)]
+        return [override for override in chosen if override]
 
     @property
     def compose_files(self) -> list[str]:
-        files = ["compose/base.yml", SSL_OVERRIDES[self.settings["JUPYTERHUB_SSL"]]]
-        if self.uses_le and self.settings["ACME_CA_ROOT"]:
-            files.append("compose/acme_ca_root.yml")
-        if self.uses_postgres:
-            files.append("compose/postgres.yml")
-        if self.authenticator in AUTH_OVERRIDES:
-            files.append(AUTH_OVERRIDES[self.authenticator])
-        if self.in_swarm:
-            files.append("compose/swarm.yml")
-        return files
+        return [override.compose for override in self.overrides]
 
     @property
-    def in_swarm(self) -> bool:
-        return self.settings["DEPLOY_MODE"] == "swarm"
+    def services(self) -> list[str]:
+        return [service for override in self.overrides for service in override.services]
 
     @property
     def published_ports(self) -> dict[str, int]:
         """Host ports the stack publishes, by the setting that names them."""
-        keys = {"use_ssl_ss": ("JUPYTERHUB_HTTPS_PORT",), "no_ssl": ("JUPYTERHUB_HTTP_PORT",),
-                "use_ssl_le": ("LE_HTTP_PORT", "JUPYTERHUB_HTTPS_PORT")}[self.settings["JUPYTERHUB_SSL"]]
-        return {key: int(self.settings[key]) for key in keys}
-
-    @property
-    def uses_le(self) -> bool:
-        return self.settings["JUPYTERHUB_SSL"] == "use_ssl_le"
-
-    @property
-    def acme_directory(self) -> str:
-        server = self.settings["CERT_SERVER"]
-        return LETS_ENCRYPT.get(server, server)
-
-    @property
-    def uses_postgres(self) -> bool:
-        """The PostgreSQL service of compose/postgres.yml, not an external database."""
-        return self.settings["JUPYTERHUB_DB_URL"] == "postgres"
+        return {key: self.settings[key] for override in self.overrides for key in override.ports}
 
     @property
     def volumes(self) -> list[str]:
         """The stack's own named volumes (user volumes are found by their prefix)."""
-        names = [self.settings["DATA_VOLUME_HOST"]]
-        names += [self.settings["DB_VOLUME_HOST"]] if self.uses_postgres else []
-        return names + ([self.settings["CADDY_VOLUME_HOST"]] if self.uses_le else [])
+        return [self.settings[key] for override in self.overrides for key in override.volumes]
+
+    @property
+    def mounted_secrets(self) -> list[str]:
+        return [name for override in self.overrides for name in override.secrets]
+
+    @property
+    def uses_tls(self) -> bool:
+        """The hub is reached over HTTPS with the certificate generated in secrets/."""
+        return self.ssl.verify == "generated"
+
+    @property
+    def uses_le(self) -> bool:
+        return self.ssl.verify == "acme"
+
+    @property
+    def uses_postgres(self) -> bool:
+        """The PostgreSQL service of compose/postgres.yml, not an external database."""
+        return POSTGRES_SERVICE in self.services
+
+    @property
+    def acme_directory(self) -> str:
+        server = self.settings["CERT_SERVER"]
+        return options.LETS_ENCRYPT.get(server, server)
+
+    @property
+    def images(self) -> dict[str, str]:
+        """The images a start needs, as every node names them."""
+        return {key: image_ref(self.settings, key) for key in IMAGE_KEYS}
 
     @property
     def user_volume_prefix(self) -> str:
@@ -124,64 +134,18 @@ class Stack:
     def backup_dir(self) -> Path:
         return self.root / self.settings["BACKUP_DIR"]
 
-    @property
-    def client_secret_key(self) -> str | None:
-        """The .env key of the OAuth client secret, for the OAuth authenticators."""
-        return {"github_authenticator": "GITHUB_CLIENT_SECRET",
-                "generic_oauth": "OAUTH_CLIENT_SECRET"}.get(self.authenticator)
-
-    def warnings(self) -> list[str]:
-        s = self.settings
-        found = []
-        logo = s["LOGO_IMAGE"]
-        if logo and not (logo.startswith("conf/") and (self.root / logo).is_file()):
-            found.append(f"warning: LOGO_IMAGE={logo!r} is not an image file under conf/ (only conf/ reaches "
-                         "the hub): the hub keeps JupyterHub's logo. Copy the image into conf/ and name it so.")
-        if (self.authenticator == "dummy_authenticator"
-                and s["DUMMY_AUTH_PASSWORD"] == settings_module.DEFAULT_DUMMY_PASSWORD
-                and self.host not in ("localhost", "127.0.0.1", "::1")):
-            found.append(f"!!! DUMMY_AUTH_PASSWORD is still the template's {s['DUMMY_AUTH_PASSWORD']!r} on "
-                         f"{self.host}: anyone who reads the template can log in. Set a password in .env.")
-        return found
-
-    @property
-    def options(self) -> dict[str, str]:
-        """The choices that shape the stack, for `invoke status`."""
-        keys = ("JUPYTERHUB_SSL", "JUPYTERHUB_AUTHENTICATOR")
-        options = {key: self.settings[key] for key in keys}
-        url = self.settings["JUPYTERHUB_DB_URL"]
-        options["JUPYTERHUB_DB_URL"] = url if url in ("sqlite", "postgres") else "external database"
-        return options
-
-    def compose_env(self) -> dict[str, str]:
-        """Values for `${VAR}` in the Compose files. Secrets are mounted files; the one
-        exception feeds an `environment:`-sourced Compose secret, never a `${VAR}`."""
-        env = {k: v for k, v in self.settings.values.items() if k not in settings_module.SECRET_KEYS}
-        env["COMPOSE_PROJECT_NAME"] = self.project
-        env["LOCAL_HUB_IMAGE"] = image_ref(self.settings, "LOCAL_HUB_IMAGE")
-        env["ACME_CA"] = self.acme_directory
-        if self.settings["ACME_CA_ROOT"]:
-            env["ACME_CA_ROOT_PATH"] = str((self.root / self.settings["ACME_CA_ROOT"]).resolve())
-        password = self.secret_path("postgres_password")
-        if self.uses_postgres and password.exists():
-            env["JHDEPLOY_POSTGRES_PASSWORD"] = password.read_text().strip()
-        return env
-
-    def secret_values(self) -> list[str]:
-        """Every secret value this stack knows, for masking output."""
-        values = [self.settings[key] for key in settings_module.SECRET_KEYS if self.settings[key]]
-        if self.secrets_dir.is_dir():
-            values += [p.read_text().strip() for p in self.secrets_dir.iterdir()
-                       if p.is_file() and not p.name.endswith(".crt")]
-        return [v for v in values if len(v) >= 6]
+    # --- where users reach it -------------------------------------------------------------
 
     @property
     def host(self) -> str:
-        return public_host(self.settings)
+        return self.settings["JH_FQDN"] or "localhost"
 
     @property
     def url(self) -> str:
-        return public_url(self.settings)
+        """The URL users open, with a trailing slash."""
+        port = self.settings[self.ssl.port_key]
+        default = {"https": 443, "http": 80}[self.ssl.scheme]
+        return f"{self.ssl.scheme}://{self.host}/" if port == default else f"{self.ssl.scheme}://{self.host}:{port}/"
 
     @property
     def local_url(self) -> str:
@@ -193,79 +157,112 @@ class Stack:
         """What `requests` verifies the hub against from this host."""
         return self.secret_path("ssl_cert") if self.uses_tls else True
 
+    @property
+    def login_hint(self) -> str:
+        return "\n".join(filter(None, (self.authenticator.login_hint, self.ssl.login_note)))
+
+    def warnings(self) -> list[str]:
+        s = self.settings
+        found = []
+        logo = s["LOGO_IMAGE"]
+        if logo and not (logo.startswith("conf/") and (self.root / logo).is_file()):
+            found.append(f"warning: LOGO_IMAGE={logo!r} is not an image file under conf/ (only conf/ reaches "
+                         "the hub): the hub keeps JupyterHub's logo. Copy the image into conf/ and name it so.")
+        if (self.authenticator.name == "dummy_authenticator"
+                and s["DUMMY_AUTH_PASSWORD"] == settings_module.DEFAULT_DUMMY_PASSWORD
+                and self.host not in ("localhost", "127.0.0.1", "::1")):
+            found.append(f"!!! DUMMY_AUTH_PASSWORD is still the template's {s['DUMMY_AUTH_PASSWORD']!r} on "
+                         f"{self.host}: anyone who reads the template can log in. Set a password in .env.")
+        return found
+
+    @property
+    def options(self) -> dict[str, str]:
+        """The choices that shape the stack, for `invoke status`."""
+        return {"JUPYTERHUB_SSL": self.ssl.name, "JUPYTERHUB_AUTHENTICATOR": self.authenticator.name,
+                "JUPYTERHUB_DB_URL": self.database.name}
+
+    # --- what Compose and the hub are given ------------------------------------------------
+
+    def compose_env(self) -> dict[str, str]:
+        """Values for `${VAR}` in the Compose files: resolved here, never interpolated again.
+
+        Secrets are mounted files; the one exception feeds an `environment:`-sourced
+        Compose secret, never a `${VAR}`."""
+        env = {k: v for k, v in self.settings.raw.items() if k not in settings_module.SECRET_KEYS}
+        env["LOCAL_HUB_IMAGE"] = self.images["LOCAL_HUB_IMAGE"]
+        env["ACME_CA"] = self.acme_directory
+        env["HUB_SETTINGS_DIR"] = str(self.root / "state" / "hub")
+        if self.settings["ACME_CA_ROOT"]:
+            env["ACME_CA_ROOT_PATH"] = str((self.root / self.settings["ACME_CA_ROOT"]).resolve())
+        password = self.secret_path("postgres_password")
+        if self.uses_postgres and password.exists():
+            env["JHDEPLOY_POSTGRES_PASSWORD"] = password.read_text().strip()
+        return env
+
+    def hub_settings(self) -> dict[str, Any]:
+        """Everything the hub needs, resolved: its configuration maps these to traitlets and decides nothing."""
+        s = self.settings
+        values = {k: v for k, v in s.values.items() if k not in settings_module.SECRET_KEYS}
+        database: dict[str, Any] = {"url": s["JUPYTERHUB_DB_URL"], "password_file": None}
+        if self.database.name == "sqlite":
+            database["url"] = f"sqlite:///{s['DATA_VOLUME_CONTAINER']}/jupyterhub.sqlite"
+        elif self.uses_postgres:
+            database["url"] = f"postgresql+psycopg2://{s['POSTGRES_USER']}@{POSTGRES_SERVICE}:5432/{s['POSTGRES_DB']}"
+            database["password_file"] = str(container_secret("postgres_password"))
+        return {
+            "format": HUB_SETTINGS_FORMAT,
+            "project": self.project,
+            "mode": self.mode,
+            "public_url": self.url,
+            "hub_service": HUB_SERVICE,
+            "label": STACK_LABEL,
+            "ssl": self.ssl.name,
+            "tls": {"cert": str(container_secret("ssl_cert")), "key": str(container_secret("ssl_key"))}
+            if self.uses_tls else None,
+            "authenticator": {"name": self.authenticator.name, "configure": self.authenticator.hub_function},
+            "users": {"allowed": sorted(self.users.allowed), "admins": sorted(self.users.admins)},
+            "database": database,
+            "secrets": {name: str(container_secret(name)) for name in self.mounted_secrets},
+            "notebook_image": self.images["LOCAL_NOTEBOOK_IMAGE"],
+            "logo_file": f"{HUB_CONF}/{s['LOGO_IMAGE'].removeprefix('conf/')}"
+            if s["LOGO_IMAGE"].startswith("conf/") and (self.root / s["LOGO_IMAGE"]).is_file() else None,
+            "settings": values,
+        }
+
+    def secret_values(self) -> list[str]:
+        """Every secret value this stack knows, for masking output."""
+        values = [self.settings[key] for key in settings_module.SECRET_KEYS if self.settings[key]]
+        if self.secrets_dir.is_dir():
+            values += [p.read_text().strip() for p in self.secrets_dir.iterdir()
+                       if p.is_file() and not p.name.endswith(".crt")]
+        return [v for v in values if len(v) >= 6]
+
 
 def file_problems(root: Path, s: Settings) -> list[str]:
     """Settings that name files: the files must exist and be usable."""
-    from jhdeploy import cacerts  # needs cryptography, which only the host side has for sure
+    from jhdeploy import cacerts
 
     found = []
-    root_ca = s["ACME_CA_ROOT"]
-    if root_ca and not (root / root_ca).is_file():
-        found.append(f"ACME_CA_ROOT={root_ca!r}: no such file.")
-    elif root_ca:
+    for key, what in (("ACME_CA_ROOT", "a PEM certificate"), ("EXTRA_CA_CERTS", "PEM certificates")):
+        value = s[key]
+        if not value:
+            continue
+        if not (root / value).exists():
+            found.append(f"{key}={value!r}: no such file{' or folder' if key == 'EXTRA_CA_CERTS' else ''}.")
+            continue
         try:
-            cacerts.collect(root / root_ca)
+            cacerts.collect(root / value)
         except ValueError as error:
-            found.append(f"ACME_CA_ROOT={root_ca!r}: {error}; expected a PEM certificate.")
-    ca = s["EXTRA_CA_CERTS"]
-    if ca:
-        if not (root / ca).exists():
-            found.append(f"EXTRA_CA_CERTS={ca!r}: no such file or folder.")
-        else:
-            try:
-                cacerts.collect(root / ca)
-            except ValueError as error:
-                found.append(f"EXTRA_CA_CERTS={ca!r}: {error}; expected PEM certificates.")
+            found.append(f"{key}={value!r}: {error}; expected {what}.")
     return found
 
 
 def auth_problems(stack: Stack) -> list[str]:
     """What the chosen authenticator needs and lacks, with where to get it."""
-    s, found = stack.settings, []
     auth = stack.authenticator
-    if auth not in OAUTH_AUTHENTICATORS:
-        return found
-    id_key = "GITHUB_CLIENT_ID" if auth == "github_authenticator" else "OAUTH_CLIENT_ID"
-    if not s[id_key]:
-        found.append(f"JUPYTERHUB_AUTHENTICATOR={auth} needs {id_key}: {WHERE[id_key]}.")
-    secret_key = stack.client_secret_key
-    if not s[secret_key] and not stack.secret_path("oauth_client_secret").exists():
-        found.append(f"JUPYTERHUB_AUTHENTICATOR={auth} needs {secret_key} in .env, or the secret in "
-                     f"secrets/oauth_client_secret: it comes with the client id.")
-    if auth == "generic_oauth" and not s["OAUTH_DISCOVERY_URL"]:
-        missing = [k for k in ("OAUTH_AUTHORIZE_URL", "OAUTH_TOKEN_URL", "OAUTH_USERDATA_URL") if not s[k]]
-        if missing:
-            found.append("JUPYTERHUB_AUTHENTICATOR=generic_oauth needs OAUTH_DISCOVERY_URL (the provider's "
-                         f".well-known/openid-configuration), or else {', '.join(missing)}.")
-    callback = s["OAUTH_CALLBACK_URL"]
-    if callback and urlsplit(callback).hostname != stack.host:
-        found.append(f"OAUTH_CALLBACK_URL={callback!r} must point at this hub's host {stack.host!r} "
-                     "(JH_FQDN, or localhost when JH_FQDN is empty).")
-    return found
-
-
-def le_problems(stack: Stack) -> list[str]:
-    """use_ssl_le needs a public name, an email, and a usable ACME server."""
-    if not stack.uses_le:
-        return []
-    s, found = stack.settings, []
-    fqdn = s["JH_FQDN"]
-    try:
-        ipaddress.ip_address(fqdn)
-        is_ip = True
-    except ValueError:
-        is_ip = False
-    if not fqdn or is_ip or "." not in fqdn or fqdn == "localhost" or fqdn.endswith(".localhost"):
-        found.append(f"JH_FQDN={fqdn!r}: Let's Encrypt (use_ssl_le, --le) needs the public DNS name of "
-                     "this host, such as hub.example.org; not empty, not localhost, not an IP address.")
-    if not _EMAIL.match(s["JH_EMAIL"]):
-        found.append(f"JH_EMAIL={s['JH_EMAIL']!r}: Let's Encrypt (use_ssl_le, --le) needs the ACME account's "
-                     "email address, such as admin@example.org.")
-    server = s["CERT_SERVER"]
-    if server not in LETS_ENCRYPT and not re.match(r"^https://\S+$", server):
-        found.append(f"CERT_SERVER={server!r}: expected empty (Let's Encrypt), --staging, or an ACME "
-                     "directory URL starting with https://.")
-    return found
+    found = [f"JUPYTERHUB_AUTHENTICATOR={auth.name} needs {key}: {where}."
+             for key, where in auth.required if not stack.settings[key]]
+    return found + auth.problems(stack)
 
 
 def swarm_problems(stack: Stack) -> list[str]:
@@ -282,11 +279,24 @@ def swarm_problems(stack: Stack) -> list[str]:
     return found
 
 
-def load(root: Path, overrides: dict[str, str] | None = None) -> Stack:
-    """Read and validate `root/.env` and the files it names (raises SettingsError)."""
-    s = settings_module.load(root / ".env", overrides)
-    stack = Stack(root, s)
-    found = file_problems(root, s) + auth_problems(stack) + le_problems(stack) + swarm_problems(stack)
+def from_env(root: Path, flags: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
+             mode: str = "compose") -> Stack:
+    """Resolve `.env` (with task flags and the environment), `userlist` and the files they name.
+
+    Raises SettingsError or userlist.UserlistError, naming every problem.
+    """
+    try:
+        entries = envfile.read(root / ".env")
+    except envfile.EnvFileError as error:
+        raise SettingsError([str(error)]) from None
+    s = settings_module.resolve(entries, os.environ if environ is None else environ, flags)
+    stack = Stack(root, s, userlist.load(root / "userlist"), mode)
+    found = file_problems(root, s) + auth_problems(stack) + stack.ssl.problems(stack) + swarm_problems(stack)
     if found:
-        raise settings_module.SettingsError(found)
+        raise SettingsError(found)
     return stack
+
+
+def from_saved(root: Path, saved: Mapping[str, Any]) -> Stack:
+    """The stack `invoke start` recorded (state.py), whatever `.env` says now."""
+    return Stack(root, settings_module.from_mapping(saved["settings"]), mode=saved["mode"])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import sys
 import time
 
-from invoke import Exit
-
-from jhdeploy import engine
-from jhdeploy.layout import STACK_LABEL, image_ref
+from jhdeploy import engine, lifecycle, state
+from jhdeploy.errors import DeployError
+from jhdeploy.layout import STACK_LABEL
 from jhdeploy.stack import Stack
 
 STACK_FILE = ".build/swarm-stack.yml"  # the merged, interpolated Compose config we deploy
@@ -18,8 +19,8 @@ def check_manager(c) -> int:
     """This engine must manage a swarm; returns the number of nodes."""
     state = engine.probe(c, ["docker", "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"])
     if state.stdout.split() != ["active", "true"]:
-        raise Exit("This Docker Engine is not a swarm manager. Create a swarm with `docker swarm init` "
-                   "(see docs/scaling.md), or run `invoke swarm-deploy` on a manager.", code=1)
+        raise DeployError("This Docker Engine is not a swarm manager. Create a swarm with `docker swarm init` "
+                   "(see docs/scaling.md), or run `invoke swarm-deploy` on a manager.")
     return len(engine.probe(c, ["docker", "node", "ls", "--quiet"]).stdout.split())
 
 
@@ -29,8 +30,8 @@ def ensure_overlay_network(c, stack: Stack) -> bool:
     driver = engine.probe(c, ["docker", "network", "inspect", "--format", "{{.Driver}}", name])
     if driver.ok:
         if driver.stdout.strip() != "overlay":
-            raise Exit(f"Network {name} exists as a {driver.stdout.strip()} network. Run `invoke stop` and "
-                       f"`docker network rm {name}`, or set DOCKER_NETWORK_NAME to another name.", code=1)
+            raise DeployError(f"Network {name} exists as a {driver.stdout.strip()} network. Run `invoke stop` and "
+                       f"`docker network rm {name}`, or set DOCKER_NETWORK_NAME to another name.")
         return False
     engine.run(c, ["docker", "network", "create", "--driver", "overlay", "--attachable",
                    "--label", f"{STACK_LABEL}={stack.project}", name], hide="out")
@@ -38,10 +39,9 @@ def ensure_overlay_network(c, stack: Stack) -> bool:
 
 
 def image_warnings(c, stack: Stack, nodes: int) -> list[str]:
-    refs = [image_ref(stack.settings, key) for key in ("LOCAL_HUB_IMAGE", "LOCAL_NOTEBOOK_IMAGE")]
-    missing = [ref for ref in refs if not engine.image_exists(c, ref)]
+    missing = [ref for ref in stack.images.values() if not engine.image_exists(c, ref)]
     if missing:
-        raise Exit(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.", code=1)
+        raise DeployError(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.")
     if nodes > 1 and not stack.settings["REGISTRY"]:
         return [f"warning: this swarm has {nodes} nodes but REGISTRY is empty: the images exist only on this "
                 "host, so other nodes cannot run the hub's user servers. Set REGISTRY and run `invoke push`."]
@@ -98,29 +98,18 @@ def write_stack_file(c, stack: Stack) -> str:
 
 
 def deploy(c, stack: Stack) -> None:
+    state.write_hub_settings(stack)
     stack_file = write_stack_file(c, stack)
     engine.run(c, ["docker", "stack", "deploy", "--compose-file", stack_file, "--prune", stack.project])
+    state.save(stack)
 
 
-def user_services(c, project: str) -> list[str]:
-    result = engine.probe(c, ["docker", "service", "ls", "--quiet", "--filter", f"label={STACK_LABEL}={project}"])
-    return result.stdout.split()
-
-
-def stack_services(c, project: str) -> list[str]:
-    result = engine.probe(c, ["docker", "service", "ls", "--quiet",
-                              "--filter", f"label=com.docker.stack.namespace={project}"])
-    return result.stdout.split()
-
-
-def is_deployed(c, project: str) -> bool:
-    return bool(stack_services(c, project))
-
-
-def remove(c, stack: Stack, timeout: float = 120) -> int:
-    """Remove the stack and the users' services; volumes and the network stay."""
+def remove(c, stack: Stack, timeout: float = 120) -> tuple[int, float]:
+    """Remove the stack and the users' services; volumes and the network stay. Returns (users, seconds)."""
+    started = time.monotonic()
     engine.run(c, ["docker", "stack", "rm", stack.project], hide="out")
-    users = user_services(c, stack.project)
+    state.forget(stack.root)
+    users = engine.user_services(c, stack.project)
     if users:
         engine.run(c, ["docker", "service", "rm", *users], hide="out")
     # Services go at once; their containers (PROJECT_hub.1.x, PROJECT-user.1.x) take a moment.
@@ -130,4 +119,29 @@ def remove(c, stack: Stack, timeout: float = 120) -> int:
         if not [n for n in names if n.startswith((f"{stack.project}_", f"{stack.project}-"))]:
             break
         time.sleep(1)
-    return len(users)
+    return len(users), time.monotonic() - started
+
+
+def deploy_and_wait(c, stack: Stack, timeout: float) -> None:
+    """`invoke swarm-deploy`: check the swarm and the images, deploy, and wait like `invoke start`."""
+    nodes = check_manager(c)
+    for warning in image_warnings(c, stack, nodes):
+        print(warning, file=sys.stderr)
+    started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
+    if ensure_overlay_network(c, stack):
+        print(f"Created overlay network {stack.settings['DOCKER_NETWORK_NAME']}.")
+    for created in engine.ensure_stack_resources(c, stack):
+        print(f"Created {created}.")
+    deploy(c, stack)
+    lifecycle.wait_healthy(c, stack, timeout, since)
+    print(f"\nJupyterHub is up on {nodes} swarm node(s) after {time.monotonic() - started:.0f} s: {stack.url}")
+    print(stack.login_hint)
+
+
+def push(c, stack: Stack) -> None:
+    """Push the images a start needs to REGISTRY."""
+    if not stack.settings["REGISTRY"]:
+        raise DeployError("REGISTRY is empty: set it in .env (such as registry.example.org/team), then "
+                          "`invoke build` and `invoke push`.", code=2)
+    for ref in stack.images.values():
+        engine.run(c, ["docker", "push", ref])

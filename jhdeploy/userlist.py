@@ -48,4 +48,5 @@ def parse(text: str, source: str = "userlist") -> Userlist:
 
 
 def load(path: Path) -> Userlist:
-    return parse(path.read_text(encoding="utf-8"), source=str(path))
+    """The users of `path`; a missing file lets nobody in, like an empty one."""
+    return parse(path.read_text(encoding="utf-8"), source=str(path)) if path.exists() else Userlist()

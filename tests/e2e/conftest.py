@@ -33,7 +33,7 @@ TEST_IMAGES = {
     "LOCAL_NOTEBOOK_IMAGE": "jhdtest-notebook:latest",
 }
 # What a user's clone holds; nothing of the developer's own .env or secrets.
-DEPLOY_FILES = ["tasks.py", "jhdeploy", "compose", "dockerfiles", "conf", "scripts",
+DEPLOY_FILES = ["tasks.py", "jhdeploy", "hub", "compose", "dockerfiles", "conf", "scripts",
                 ".env-template", "userlist-template", ".dockerignore"]
 PASSWORD = "e2e-shared-password"
 USERLIST = "# test users\nalice admin\n\nbob\n"
@@ -176,6 +176,12 @@ class Deployment:
 
     def client(self) -> HubClient:
         return HubClient(self.url, verify=str(self.cert))
+
+    def password(self, name: str) -> str:
+        """What NAME types: userlist admins have their own generated password, the others share one."""
+        admins = {line.split()[0] for line in (self.root / "userlist").read_text().splitlines()
+                  if line.strip() and not line.startswith("#") and line.split()[-1] == "admin"}
+        return (self.root / "secrets/admin_password").read_text().strip() if name in admins else PASSWORD
 
     def running_containers(self) -> list[str]:
         names = []

@@ -7,7 +7,7 @@ import os
 import re
 
 import pytest
-from conftest import PASSWORD, docker
+from conftest import docker
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ def hub(deployment):
 
 def admin(hub):
     client = hub.client()
-    assert client.login("alice", PASSWORD).status_code == 200
+    assert client.login("alice", hub.password("alice")).status_code == 200
     return client
 
 

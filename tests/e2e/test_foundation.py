@@ -18,7 +18,7 @@ def hub(deployment):
 
 def logged_in(hub, username: str):
     client = hub.client()
-    response = client.login(username, PASSWORD)
+    response = client.login(username, hub.password(username))
     assert response.status_code == 200 and "/hub/login" not in response.url, response.url
     return client
 
@@ -105,3 +105,19 @@ def test_stop_leaves_no_running_container_of_the_stack(hub):
     assert hub.running_containers() == []
     volumes = docker("volume", "ls", "--quiet").stdout.split()
     assert f"{hub.project}-data" in volumes and f"{hub.project}-user-bob" in volumes  # kept
+
+
+def test_stop_stops_what_runs_after_env_names_another_project(hub):
+    hub.invoke("start")
+    logged_in(hub, "bob").spawn("bob")
+    running = hub.env["COMPOSE_PROJECT_NAME"]
+    hub.env["COMPOSE_PROJECT_NAME"] = f"{running}-renamed"
+    hub.write_env()
+    try:
+        result = hub.invoke("stop")
+    finally:
+        hub.env["COMPOSE_PROJECT_NAME"] = running
+        hub.write_env()
+    assert f"stopping the running {running!r}" in result.stdout
+    assert hub.running_containers() == []  # neither the hub nor bob's server
+    assert docker("ps", "--quiet", "--filter", f"name={running}").stdout.strip() == ""

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 import requests
-from conftest import PASSWORD, docker, free_port, issue_server_cert
+from conftest import docker, free_port, issue_server_cert
 
 pytestmark = pytest.mark.e2e
 
@@ -121,8 +121,16 @@ def test_certificate_chains_to_pebble_and_the_hub_is_only_behind_the_proxy(le_hu
     mounts = docker("inspect", "--format", "{{json .Mounts}}", f"{le_hub.project}-proxy-1").stdout
     assert "docker.sock" not in mounts
 
-    status = le_hub.invoke("status", "--le").stdout
+    status = le_hub.invoke("status").stdout
     assert "Certificate: issued by Pebble" in status and FQDN in status
+
+
+def test_later_tasks_know_the_mode_that_start_was_given(le_hub):
+    """`start --le` is remembered: status and logs need no flag, and know the proxy service."""
+    status = le_hub.invoke("status").stdout
+    assert "Proxy:    proxy (use_ssl_le)" in status and "compose/letsencrypt.yml" in status
+    logs = le_hub.invoke("logs", "--service", "proxy", "--no-follow").stdout
+    assert "certificate obtained successfully" in logs
 
 
 def test_login_spawn_lab_and_a_kernel_websocket_through_the_proxy(le_hub):
@@ -131,7 +139,7 @@ def test_login_spawn_lab_and_a_kernel_websocket_through_the_proxy(le_hub):
     url = f"https://{FQDN}:{le_hub.port}"
     client = le_hub.client()
     client.base, client.verify = url, le_hub.root_pem
-    assert client.login("alice", PASSWORD).status_code == 200
+    assert client.login("alice", le_hub.password("alice")).status_code == 200
     client.spawn("alice")
     assert client.get("/user/alice/lab").status_code == 200
 

@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from conftest import PASSWORD, STANDINS, TEST_IMAGES, docker, image_id, issue_server_cert
+from conftest import STANDINS, TEST_IMAGES, docker, image_id, issue_server_cert
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def images(deployment):
 
 def logged_in_server(deployment, username: str):
     client = deployment.client()
-    assert client.login(username, PASSWORD).status_code == 200
+    assert client.login(username, deployment.password(username)).status_code == 200
     client.spawn(username)
     return client
 

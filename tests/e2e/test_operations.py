@@ -8,7 +8,7 @@ import socket
 import time
 
 import pytest
-from conftest import PASSWORD, TEST_IMAGES, docker
+from conftest import TEST_IMAGES, docker
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +37,7 @@ def restart_with(hub, **env) -> None:
 
 def logged_in(hub, name: str):
     client = hub.client()
-    assert client.login(name, PASSWORD).status_code == 200
+    assert client.login(name, hub.password(name)).status_code == 200
     return client
 
 

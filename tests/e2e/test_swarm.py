@@ -45,7 +45,7 @@ def test_the_hub_answers_on_the_swarm(swarm_hub):
 
 def test_a_users_server_is_a_swarm_service_and_stopping_it_removes_the_service(swarm_hub):
     client = swarm_hub.client()
-    assert client.login("alice", PASSWORD).status_code == 200
+    assert client.login("alice", swarm_hub.password("alice")).status_code == 200
     client.spawn("alice")
     assert f"{swarm_hub.project}-alice" in services(swarm_hub.project)
     lab = client.get("/user/alice/lab")

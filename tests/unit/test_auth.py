@@ -1,22 +1,15 @@
 import pytest
-from traitlets.config import Config
+from configs import applied
+from jhdeploy_hub import config
 
-from jhdeploy import hubconfig, secretfiles, settings
+from jhdeploy import secretfiles
 from jhdeploy.settings import SettingsError
 from jhdeploy.setup import ensure_runtime_files
-from jhdeploy.stack import Stack, load
-from jhdeploy.userlist import parse
+from jhdeploy.stack import Stack, from_env
 
-USERS = parse("alice admin\nbob\n")
 OIDC = {"JUPYTERHUB_AUTHENTICATOR": "generic_oauth", "OAUTH_CLIENT_ID": "hub",
         "OAUTH_CLIENT_SECRET": "s3cret", "OAUTH_AUTHORIZE_URL": "https://idp.example.org/auth",
         "OAUTH_TOKEN_URL": "https://idp.example.org/token", "OAUTH_USERDATA_URL": "https://idp.example.org/me"}
-
-
-def applied(**values) -> Config:
-    c = Config()
-    hubconfig.apply_config(settings.from_mapping(values), USERS, c, read_secret=lambda path: f"from {path}\n")
-    return c
 
 
 def test_userlist_authenticators_allow_only_userlist_and_drop_removed_users():
@@ -57,7 +50,7 @@ def test_github_settings_go_on_the_real_class():
                 JH_FQDN="hub.example.org")
     g = c.GitHubOAuthenticator
     assert c.JupyterHub.authenticator_class == "oauthenticator.github.GitHubOAuthenticator"
-    assert g.client_id == "id" and g.client_secret == "from /run/secrets/oauth_client_secret"
+    assert g.client_id == "id" and c.OAuthenticator.client_secret == "from /run/secrets/oauth_client_secret"
     assert g.oauth_callback_url == "https://hub.example.org/hub/oauth_callback"
     assert g.allowed_organizations == {"physics", "chem:teachers"}
     assert g.github_url == "https://ghe.example.org"
@@ -77,14 +70,14 @@ def test_generic_oauth_endpoints_claims_and_groups():
 
 def test_discovery_reads_the_three_endpoints():
     document = {"authorization_endpoint": "a", "token_endpoint": "t", "userinfo_endpoint": "u", "issuer": "i"}
-    assert hubconfig.discover("https://idp/.well-known/openid-configuration", lambda url: document) == {
+    assert config.discover("https://idp/.well-known/openid-configuration", lambda url: document) == {
         "authorization_endpoint": "a", "token_endpoint": "t", "userinfo_endpoint": "u"}
 
     def unreachable(url):
         raise OSError("connection refused")
 
     with pytest.raises(SystemExit, match="OAUTH_DISCOVERY_URL='https://idp/x' could not be read"):
-        hubconfig.discover("https://idp/x", unreachable)
+        config.discover("https://idp/x", unreachable)
 
 
 def test_named_servers():
@@ -95,7 +88,8 @@ def test_named_servers():
 
 def stack_in(tmp_path, **values) -> Stack:
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    return load(tmp_path)
+    (tmp_path / "userlist").write_text("alice admin\nbob\n")
+    return from_env(tmp_path, environ={})
 
 
 @pytest.mark.parametrize(("values", "message"), [
@@ -129,14 +123,15 @@ def test_client_secret_from_env_reaches_the_hub_as_an_owner_only_file(tmp_path):
 
 def test_compose_files_follow_the_authenticator(tmp_path):
     assert stack_in(tmp_path, JUPYTERHUB_AUTHENTICATOR="hash_authenticator").compose_files[-1] == "compose/hash.yml"
-    assert stack_in(tmp_path).compose_files == ["compose/base.yml", "compose/ssl_ss.yml"]
+    assert stack_in(tmp_path).compose_files == ["compose/base.yml", "compose/ssl_ss.yml",
+                                                "compose/shared_password.yml"]
 
 
 def test_template_password_on_a_public_name_warns_loudly(tmp_path):
     assert stack_in(tmp_path).warnings() == []  # localhost: fine
     warnings = stack_in(tmp_path, JH_FQDN="hub.example.org").warnings()
     assert len(warnings) == 1 and warnings[0].startswith("!!! DUMMY_AUTH_PASSWORD is still the template's")
-    assert stack_in(tmp_path, JH_FQDN="hub.example.org", DUMMY_AUTH_PASSWORD="xyz-long").warnings() == []
+    assert stack_in(tmp_path, JH_FQDN="hub.example.org", DUMMY_AUTH_PASSWORD="xyz-long-enough").warnings() == []
 
 
 @pytest.mark.parametrize("values", [
@@ -156,5 +151,7 @@ def test_the_real_authenticator_class_accepts_our_config(values):
     hub = JupyterHub(config=c)
     db = orm.new_session_factory("sqlite://")()  # nativeauthenticator creates its table at start
     authenticator = hub.authenticator_class(config=c, _deprecated_db_session=db)
+    if "oauth_client_secret" in str(c):
+        assert authenticator.client_secret == "from /run/secrets/oauth_client_secret"
     assert authenticator.admin_users == ({"alice"} if values["JUPYTERHUB_AUTHENTICATOR"] != "tmp_authenticator"
                                          else set())

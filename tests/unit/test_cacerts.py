@@ -2,7 +2,7 @@ import pytest
 
 from jhdeploy import cacerts, certs, settings
 from jhdeploy.settings import SettingsError
-from jhdeploy.stack import load
+from jhdeploy.stack import from_env
 
 
 def pem(name: str) -> bytes:
@@ -43,14 +43,14 @@ def test_named_files_must_exist_and_be_usable(tmp_path):
     (tmp_path / "notes.txt").write_text("not a certificate")
     write_env(tmp_path, EXTRA_CA_CERTS="notes.txt")
     with pytest.raises(SettingsError) as error:
-        load(tmp_path)
+        from_env(tmp_path, environ={})
     message = str(error.value)
     assert "EXTRA_CA_CERTS='notes.txt': " in message and "holds no PEM certificate" in message
 
 
 def test_a_missing_logo_is_a_warning_so_old_env_files_keep_working(tmp_path):
     write_env(tmp_path, LOGO_IMAGE="jupyterhub-logo.png")
-    (warning,) = load(tmp_path).warnings()
+    (warning,) = from_env(tmp_path, environ={}).warnings()
     assert warning.startswith("warning: LOGO_IMAGE='jupyterhub-logo.png' is not an image file under conf/")
 
 

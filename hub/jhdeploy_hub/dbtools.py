@@ -1,4 +1,4 @@
-"""Database chores that run inside a one-off hub container (python3 -m jhdeploy.dbtools ...).
+"""Database chores that run inside a one-off hub container (python3 -m jhdeploy_hub.dbtools ...).
 
 They use the hub's own configuration, JupyterHub's ORM and SQLAlchemy, so they
 see the database exactly as the hub does.
@@ -10,17 +10,17 @@ import sys
 
 from traitlets.config import Config
 
-from jhdeploy import hubconfig
-from jhdeploy import settings as settings_module
+from jhdeploy_hub import config
 
 
-def configured_engine(overrides: dict[str, str] | None = None):
+def configured_engine():
+    """The database the tasks' settings name, with the password from its mounted secret."""
     from sqlalchemy import create_engine
 
-    s = settings_module.load(hubconfig.HUB_ROOT / ".env", overrides)
+    hub = config.load_settings()
     c = Config()
-    hubconfig.update_database(s, c)
-    return create_engine(c.JupyterHub.db_url), s
+    config.update_database(hub, c)
+    return create_engine(c.JupyterHub.db_url), hub["settings"]
 
 
 def revision() -> str:
@@ -39,7 +39,7 @@ def migrate_to_postgres() -> int:
     from jupyterhub import orm
     from sqlalchemy import MetaData, Table, create_engine, func, inspect, select, text
 
-    target, s = configured_engine({"JUPYTERHUB_DB_URL": "postgres"})
+    target, s = configured_engine()  # `invoke migrate-db` wrote settings that name PostgreSQL
     source = create_engine(f"sqlite:///{s['DATA_VOLUME_CONTAINER']}/jupyterhub.sqlite")
     with target.connect() as connection:
         inspector = inspect(connection)
@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "migrate-to-postgres":
         return migrate_to_postgres()
-    print("usage: python3 -m jhdeploy.dbtools revision|migrate-to-postgres", file=sys.stderr)
+    print("usage: python3 -m jhdeploy_hub.dbtools revision|migrate-to-postgres", file=sys.stderr)
     return 2
 
 

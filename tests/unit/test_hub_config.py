@@ -1,14 +1,10 @@
+"""jhdeploy_hub.config: the resolved settings become the traitlets we expect."""
+
+from pathlib import Path
+
+from configs import applied, hub_settings
+from jhdeploy_hub import config
 from traitlets.config import Config
-
-from jhdeploy import hubconfig, settings
-from jhdeploy.userlist import parse
-
-
-def applied(**values) -> Config:
-    c = Config()
-    users = parse("alice admin\nbob\n")
-    hubconfig.apply_config(settings.from_mapping(values), users, c, read_secret=lambda path: f"token-from {path}\n")
-    return c
 
 
 def test_users_reach_the_hub_by_service_name_on_the_stack_network():
@@ -21,13 +17,19 @@ def test_users_reach_the_hub_by_service_name_on_the_stack_network():
 
 def test_spawner_removes_containers_and_keeps_a_volume_per_user():
     c = applied(COMPOSE_PROJECT_NAME="lab", DOCKER_NOTEBOOK_PULL_POLICY="never")
-    assert c.JupyterHub.spawner_class == "jhdeploy.spawners.ReadyDockerSpawner"
+    assert c.JupyterHub.spawner_class == "jhdeploy_hub.spawners.ReadyDockerSpawner"
     assert c.DockerSpawner.ready_poll_max == 0.25
     assert c.DockerSpawner.image == "jupyterhub-notebook:latest"
     assert c.DockerSpawner.remove is True
     assert c.DockerSpawner.pull_policy == "never"
+    assert c.DockerSpawner.cmd == ["start-singleuser.py"]
     assert c.DockerSpawner.volumes == {"{prefix}-user-{username}{server_suffix}": "/home/jovyan/work"}
     assert c.DockerSpawner.extra_create_kwargs == {"labels": {"org.jhdeploy.stack": "lab"}}
+
+
+def test_the_registry_prefixes_the_notebook_image():
+    assert applied(REGISTRY="registry.example.org/team").DockerSpawner.image == (
+        "registry.example.org/team/jupyterhub-notebook:latest")
 
 
 class FakeSpawner:
@@ -40,14 +42,22 @@ class FakeSpawner:
 
 def test_each_named_server_gets_its_own_volume():
     template = "{prefix}-user-{username}{server_suffix}"
-    assert hubconfig.user_volume_name(template, FakeSpawner("")) == "lab-user-alice"
-    assert hubconfig.user_volume_name(template, FakeSpawner("gpu")) == "lab-user-alice--gpu"
+    assert config.user_volume_name(template, FakeSpawner("")) == "lab-user-alice"
+    assert config.user_volume_name(template, FakeSpawner("gpu")) == "lab-user-alice--gpu"
 
 
 def test_sqlite_lives_on_the_data_volume_and_urls_pass_through():
     assert applied().JupyterHub.db_url == "sqlite:////data/jupyterhub.sqlite"
     url = "postgresql://hub@db.example.org/hub"
     assert applied(JUPYTERHUB_DB_URL=url).JupyterHub.db_url == url
+
+
+def test_postgres_url_uses_the_service_and_the_mounted_password():
+    c = Config()
+    hub = hub_settings(JUPYTERHUB_DB_URL="postgres", POSTGRES_USER="hub", POSTGRES_DB="hubdb")
+    config.update_database(hub, c, read=lambda path: "p@ss/word\n")
+    assert c.JupyterHub.db_url == "postgresql+psycopg2://hub:p%40ss%2Fword@postgres:5432/hubdb"
+    assert "p@ss" not in str(hub)  # the settings file holds the secret's path only
 
 
 def test_tls_files_come_from_runtime_secrets_only_in_ssl_mode():
@@ -60,22 +70,24 @@ def test_tls_files_come_from_runtime_secrets_only_in_ssl_mode():
 def test_secrets_are_read_from_mounted_files():
     c = applied()
     assert c.JupyterHub.cookie_secret_file == "/run/secrets/cookie_secret"
-    assert c.ConfigurableHTTPProxy.auth_token == "token-from /run/secrets/proxy_token"
+    assert c.ConfigurableHTTPProxy.auth_token == "from /run/secrets/proxy_token"
 
 
-def test_dummy_login_with_userlist_allow_and_admin_rules():
-    c = applied(DUMMY_AUTH_PASSWORD="pw")
-    assert c.JupyterHub.authenticator_class == "dummy"
-    assert c.DummyAuthenticator.password == "pw"
+def test_shared_password_login_with_userlist_allow_and_admin_rules():
+    c = applied(DUMMY_AUTH_PASSWORD="a-long-password")
+    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert c.SharedPasswordAuthenticator.user_password == "from /run/secrets/shared_password"
+    assert c.SharedPasswordAuthenticator.admin_password == "from /run/secrets/admin_password"
     assert c.Authenticator.allowed_users == {"alice", "bob"}
     assert c.Authenticator.admin_users == {"alice"}
+    assert "a-long-password" not in str(hub_settings(DUMMY_AUTH_PASSWORD="a-long-password"))
 
 
 def test_snippets_load_in_name_order(tmp_path):
     for name in ("20-b.py", "10-a.py", "notes.txt"):
         (tmp_path / name).write_text("")
-    assert [p.name for p in hubconfig.snippets(tmp_path)] == ["10-a.py", "20-b.py"]
-    assert hubconfig.snippets(tmp_path / "missing") == []
+    assert [p.name for p in config.snippets(tmp_path)] == ["10-a.py", "20-b.py"]
+    assert config.snippets(tmp_path / "missing") == []
 
 
 def test_ui_choice_sets_the_default_url_and_keeps_the_original_values_working():
@@ -85,29 +97,24 @@ def test_ui_choice_sets_the_default_url_and_keeps_the_original_values_working():
     assert applied(JUPYTER_UI="notebook").Spawner.default_url == "/tree"
 
 
-def test_logo_and_templates_come_from_the_mounted_conf_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(hubconfig, "HUB_ROOT", tmp_path)
+def test_logo_and_templates_come_from_the_mounted_conf_folder(tmp_path):
+    from configs import stack
+
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf/logo.png").write_bytes(b"png")
-    c = applied(LOGO_IMAGE="conf/logo.png")
-    assert c.JupyterHub.logo_file == str(tmp_path / "conf/logo.png")
-    assert c.JupyterHub.template_paths == [str(tmp_path / "conf/templates")]
+    c = Config()
+    config.apply_config(stack(tmp_path, LOGO_IMAGE="conf/logo.png").hub_settings(), c, read_secret=lambda p: "x")
+    assert c.JupyterHub.logo_file == "/srv/jupyterhub/conf/logo.png"
+    assert c.JupyterHub.template_paths == ["/srv/jupyterhub/conf/templates"]
     assert "logo_file" not in applied().JupyterHub
 
 
-def test_postgres_url_uses_the_service_and_the_mounted_password():
-    c = Config()
-    s = settings.from_mapping({"JUPYTERHUB_DB_URL": "postgres", "POSTGRES_USER": "hub", "POSTGRES_DB": "hubdb"})
-    hubconfig.update_database(s, c, read=lambda path: "p@ss/word\n")
-    assert c.JupyterHub.db_url == "postgresql+psycopg2://hub:p%40ss%2Fword@postgres:5432/hubdb"
-
-
 def test_swarm_mode_spawns_services_with_named_volumes_as_volumes():
-    from jhdeploy.spawners import swarm_mounts
+    from jhdeploy_hub.spawners import swarm_mounts
 
-    c = applied(DEPLOY_MODE="swarm", NOTEBOOK_CPU_LIMIT="1.5", NOTEBOOK_MEM_RESERVATION="256M",
+    c = applied(mode="swarm", NOTEBOOK_CPU_LIMIT="1.5", NOTEBOOK_MEM_RESERVATION="256M",
                 SWARM_USER_CONSTRAINTS="node.labels.jupyter==yes; node.role==worker")
-    assert c.JupyterHub.spawner_class == "jhdeploy.spawners.VolumeSwarmSpawner"
+    assert c.JupyterHub.spawner_class == "jhdeploy_hub.spawners.VolumeSwarmSpawner"
     assert c.SwarmSpawner.extra_endpoint_spec == {"mode": "dnsrr"}
     assert c.SwarmSpawner.extra_placement_spec == {"constraints": ["node.labels.jupyter==yes", "node.role==worker"]}
     assert c.SwarmSpawner.cpu_limit == 1.5 and c.SwarmSpawner.mem_guarantee == "256M"
@@ -119,11 +126,25 @@ def test_swarm_mode_spawns_services_with_named_volumes_as_volumes():
 
 
 def test_the_hub_resolves_our_spawner_classes():
+    from jhdeploy_hub.spawners import ReadyDockerSpawner, VolumeSwarmSpawner
     from jupyterhub.app import JupyterHub
 
-    from jhdeploy.spawners import ReadyDockerSpawner, VolumeSwarmSpawner
-
     assert JupyterHub(config=applied()).spawner_class is ReadyDockerSpawner
-    assert JupyterHub(config=applied(DEPLOY_MODE="swarm")).spawner_class is VolumeSwarmSpawner
+    assert JupyterHub(config=applied(mode="swarm")).spawner_class is VolumeSwarmSpawner
     assert "ready_poll_max" in ReadyDockerSpawner.class_trait_names(config=True)
     assert applied(SPAWN_READY_POLL="0").DockerSpawner.ready_poll_max == 0
+
+
+def test_the_settings_file_is_read_and_its_format_checked(tmp_path):
+    import json
+
+    import pytest
+
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps(hub_settings()))
+    assert config.load_settings(path)["project"] == "jupyterhub"
+    path.write_text(json.dumps({**hub_settings(), "format": 99}))
+    with pytest.raises(SystemExit, match="rebuild with `invoke build`"):
+        config.load_settings(path)
+    with pytest.raises(SystemExit, match="`invoke start` writes them"):
+        config.load_settings(Path(tmp_path / "missing.json"))

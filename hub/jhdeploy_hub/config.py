@@ -1,0 +1,346 @@
+"""Map the resolved settings that the tasks wrote to JupyterHub traitlets.
+
+The tasks resolve, validate and type every value on the host (jhdeploy/stack.py,
+`Stack.hub_settings`); this module decides nothing they decided. Each `update_*`
+function takes those settings and a traitlets `Config` and only *sets* values,
+so that unit tests can apply it to a bare `Config()`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from jhdeploy_hub import compat
+
+HUB_ROOT = Path("/srv/jupyterhub")
+SETTINGS_FILE = HUB_ROOT / "state" / "settings.json"  # compose/base.yml mounts it read-only
+CONF = HUB_ROOT / "conf"
+ANNOUNCEMENT = CONF / "announcement.html"  # written by `invoke announce`
+HUB_PORT = 8000  # the public (proxy) port inside the hub container
+FORMAT = 1
+
+
+def read_file(path) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def load_settings(path: Path = SETTINGS_FILE) -> dict:
+    try:
+        hub = json.loads(read_file(path))
+    except (OSError, ValueError) as error:
+        sys.exit(f"Cannot read the hub's settings ({error}); `invoke start` writes them. Run `invoke restart`.")
+    if hub.get("format") != FORMAT:
+        sys.exit(f"{path} has format {hub.get('format')!r}, this hub reads {FORMAT}: rebuild with `invoke build`.")
+    return hub
+
+
+def user_volume_name(template: str, spawner) -> str:
+    """DockerSpawner.format_volume_name: adds `{server_suffix}` ('' or '--NAME')."""
+    namespace = spawner.template_namespace()
+    servername = namespace.get("servername", "")
+    namespace["server_suffix"] = f"--{servername}" if servername else ""
+    return template.format(**namespace)
+
+
+def update_network(hub, c) -> None:
+    """Users reach the hub by its service name on the stack's network."""
+    c.JupyterHub.port = HUB_PORT
+    c.JupyterHub.hub_ip = "0.0.0.0"
+    c.JupyterHub.hub_connect_ip = hub["hub_service"]
+    c.DockerSpawner.network_name = hub["settings"]["DOCKER_NETWORK_NAME"]
+    c.DockerSpawner.use_internal_ip = True
+
+
+def update_spawner(hub, c) -> None:
+    """One container per server, removed on stop; one volume per server, kept."""
+    s = hub["settings"]
+    c.JupyterHub.spawner_class = "jhdeploy_hub.spawners.ReadyDockerSpawner"
+    c.DockerSpawner.ready_poll_max = s["SPAWN_READY_POLL"]
+    c.DockerSpawner.image = hub["notebook_image"]
+    c.DockerSpawner.pull_policy = s["DOCKER_NOTEBOOK_PULL_POLICY"]
+    c.DockerSpawner.cmd = s["DOCKER_SPAWN_CMD"]
+    c.DockerSpawner.prefix = hub["project"]
+    c.DockerSpawner.notebook_dir = s["DOCKER_NOTEBOOK_DIR"]
+    c.DockerSpawner.volumes = volumes(s)
+    c.DockerSpawner.format_volume_name = user_volume_name
+    c.DockerSpawner.remove = True
+    # The label lets `invoke stop` find containers the hub left behind.
+    c.DockerSpawner.extra_create_kwargs = {"labels": {hub["label"]: hub["project"]}}
+
+
+def update_limits(hub, c) -> None:
+    """Per-user memory, CPU and GPUs, and timeouts sized for large images on slow disks.
+
+    CPU goes through Docker's NanoCpus rather than DockerSpawner.cpu_limit (a
+    quota and period), so that `docker inspect` shows it as `--cpus` would.
+    """
+    s = hub["settings"]
+    if s["NOTEBOOK_MEM_LIMIT"]:
+        c.DockerSpawner.mem_limit = s["NOTEBOOK_MEM_LIMIT"]
+    host_config = {}
+    if s["NOTEBOOK_CPU_LIMIT"]:
+        host_config["nano_cpus"] = int(s["NOTEBOOK_CPU_LIMIT"] * 1e9)
+        # DockerSpawner's cpu_limit defaults to 0.0, which still sets a CPU period,
+        # and Docker refuses a period together with NanoCpus.
+        c.DockerSpawner.cpu_limit = None
+    if s["NOTEBOOK_GPUS"]:
+        host_config["device_requests"] = [gpu_request(s["NOTEBOOK_GPUS"])]
+    if host_config:
+        c.DockerSpawner.extra_host_config = host_config
+    c.Spawner.start_timeout = s["SPAWN_TIMEOUT"]
+    c.Spawner.http_timeout = s["HTTP_TIMEOUT"]
+
+
+def gpu_request(gpus):
+    """A Docker device request for NVIDIA GPUs: `all`, or a list of device ids."""
+    from docker.types import DeviceRequest
+
+    if gpus == "all":
+        return DeviceRequest(driver="nvidia", count=-1, capabilities=[["gpu"]])
+    return DeviceRequest(driver="nvidia", device_ids=gpus, capabilities=[["gpu"]])
+
+
+def volumes(s) -> dict:
+    """The user's own volume, and the shared folder when there is one."""
+    mounts = {"{prefix}-user-{username}{server_suffix}": s["DOCKER_NOTEBOOK_DIR"]}
+    if s["SHARED_VOLUME"]:
+        mounts[s["SHARED_VOLUME"]] = {"bind": s["SHARED_MOUNT"], "mode": s["SHARED_MODE"]}
+    return mounts
+
+
+def update_profiles(hub, c) -> None:
+    """NOTEBOOK_IMAGES: what a user may pick at spawn time; nothing outside the list."""
+    if hub["settings"]["NOTEBOOK_IMAGES"]:
+        c.DockerSpawner.allowed_images = hub["settings"]["NOTEBOOK_IMAGES"]
+
+
+def update_culler(hub, c) -> None:
+    """jupyterhub-idle-culler as a hub-managed service, with only the scopes its docs list."""
+    s = hub["settings"]
+    if not s["SERVER_TIMEOUT_SECONDS"]:
+        return
+    c.JupyterHub.services = [{
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={s['SERVER_TIMEOUT_SECONDS']}",
+                    f"--cull-every={s['CULL_EVERY_SECONDS']}", f"--max-age={s['CULL_MAX_AGE_SECONDS']}",
+                    f"--cull-users={s['CULL_USERS']}"],
+    }]
+    scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+    c.JupyterHub.load_roles = [{
+        "name": "idle-culler",
+        "scopes": scopes + (["admin:users"] if s["CULL_USERS"] else []),
+        "services": ["idle-culler"],
+    }]
+
+
+def update_swarm(hub, c) -> None:
+    """`invoke swarm-deploy`: users' servers become swarm services."""
+    if hub["mode"] != "swarm":
+        return
+    s = hub["settings"]
+    c.JupyterHub.spawner_class = "jhdeploy_hub.spawners.VolumeSwarmSpawner"
+    c.SwarmSpawner.ready_poll_max = s["SPAWN_READY_POLL"]
+    if s["SWARM_ENDPOINT_MODE"] == "dnsrr":
+        c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
+    if s["SWARM_USER_CONSTRAINTS"]:
+        c.SwarmSpawner.extra_placement_spec = {"constraints": s["SWARM_USER_CONSTRAINTS"]}
+    # Services take limits as Resources, not host config.
+    if s["NOTEBOOK_CPU_LIMIT"]:
+        c.SwarmSpawner.cpu_limit = s["NOTEBOOK_CPU_LIMIT"]
+    if s["NOTEBOOK_MEM_RESERVATION"]:
+        c.SwarmSpawner.mem_guarantee = s["NOTEBOOK_MEM_RESERVATION"]
+    if s["NOTEBOOK_CPU_RESERVATION"]:
+        c.SwarmSpawner.cpu_guarantee = s["NOTEBOOK_CPU_RESERVATION"]
+
+
+def announcement(user=None) -> str:
+    """The banner `invoke announce` writes; read on every page, so no restart is needed."""
+    return ANNOUNCEMENT.read_text(encoding="utf-8").strip() if ANNOUNCEMENT.is_file() else ""
+
+
+def update_database(hub, c, read=read_file) -> None:
+    """The URL the tasks resolved; with the stack's PostgreSQL, the password from its mounted secret.
+
+    It has to be in the URL (alembic's schema check sees only the URL); JupyterHub redacts it in logs.
+    """
+    url, password_file = hub["database"]["url"], hub["database"]["password_file"]
+    if password_file:
+        parts = urlsplit(url)
+        user, _, host = parts.netloc.rpartition("@")
+        password = quote(read(password_file).strip(), safe="")
+        url = urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
+    c.JupyterHub.db_url = url
+
+
+def update_tls(hub, c) -> None:
+    if hub["tls"]:
+        c.JupyterHub.ssl_cert = hub["tls"]["cert"]
+        c.JupyterHub.ssl_key = hub["tls"]["key"]
+
+
+# Mounted secret -> the trait that takes its content (the cookie secret is read by JupyterHub itself).
+SECRET_TRAITS = {
+    "proxy_token": ("ConfigurableHTTPProxy", "auth_token"),
+    "shared_password": ("SharedPasswordAuthenticator", "user_password"),
+    "admin_password": ("SharedPasswordAuthenticator", "admin_password"),
+    "hash_secret_key": ("HashAuthenticator", "secret_key"),
+    "oauth_client_secret": ("OAuthenticator", "client_secret"),
+}
+
+
+def update_secrets(hub, c, read=read_file) -> None:
+    """Secrets come from the files that Compose mounts at runtime, never from the image or the settings."""
+    c.JupyterHub.cookie_secret_file = hub["secrets"]["cookie_secret"]
+    for name, path in hub["secrets"].items():
+        if name in SECRET_TRAITS:
+            section, trait = SECRET_TRAITS[name]
+            setattr(c[section], trait, read(path).strip())
+
+
+def allow_userlist(hub, c) -> None:
+    """userlist is the source of truth: a name removed from it loses access on restart."""
+    c.Authenticator.allowed_users = set(hub["users"]["allowed"])
+    c.Authenticator.admin_users = set(hub["users"]["admins"])
+    c.Authenticator.allow_existing_users = False
+
+
+def configure_shared_password(hub, c) -> None:
+    """dummy_authenticator: one password for the users in userlist, the admins' own for admins."""
+    c.JupyterHub.authenticator_class = "shared-password"
+    allow_userlist(hub, c)
+
+
+def configure_tmp(hub, c) -> None:
+    """Every visitor gets a fresh user: userlist must not block anyone."""
+    c.JupyterHub.authenticator_class = "tmpauthenticator.TmpAuthenticator"
+    c.TmpAuthenticator.allow_all = True
+
+
+def configure_hash(hub, c) -> None:
+    c.JupyterHub.authenticator_class = "hashauthenticator.HashAuthenticator"
+    c.HashAuthenticator.password_length = hub["settings"]["HASH_PASSWORD_LENGTH"]
+    allow_userlist(hub, c)
+
+
+def configure_native(hub, c) -> None:
+    """Sign-up decides who may log in (with admin approval unless open); userlist names the admins."""
+    s = hub["settings"]
+    compat.patch_nativeauthenticator()
+    c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+    c.NativeAuthenticator.open_signup = s["NATIVEAUTH_SIGNUP"] == "open_signup"
+    c.NativeAuthenticator.ask_email_on_signup = s["NATIVEAUTH_EMAIL"]
+    c.NativeAuthenticator.minimum_password_length = s["NATIVEAUTH_MIN_PASSWORD_LENGTH"]
+    c.NativeAuthenticator.check_common_password = True
+    c.NativeAuthenticator.allowed_failed_logins = s["NATIVEAUTH_FAILED_LOGINS"]
+    c.NativeAuthenticator.seconds_before_next_try = s["NATIVEAUTH_LOCKOUT_SECONDS"]
+    # Deliberate: sign-up and the admins' authorization decide who gets in, not a list.
+    c.NativeAuthenticator.allow_all = True
+    c.Authenticator.admin_users = set(hub["users"]["admins"])
+
+
+def configure_github(hub, c) -> None:
+    s = hub["settings"]
+    c.JupyterHub.authenticator_class = "oauthenticator.github.GitHubOAuthenticator"
+    c.GitHubOAuthenticator.client_id = s["GITHUB_CLIENT_ID"]
+    c.GitHubOAuthenticator.oauth_callback_url = callback_url(hub)
+    if s["GITHUB_URL"]:
+        c.GitHubOAuthenticator.github_url = s["GITHUB_URL"]
+    c.GitHubOAuthenticator.allowed_organizations = set(s["GITHUB_ALLOWED_ORGS"])
+    allow_userlist(hub, c)
+
+
+def configure_generic(hub, c) -> None:
+    """Any OpenID Connect provider; endpoints from discovery unless given one by one."""
+    s = hub["settings"]
+    c.JupyterHub.authenticator_class = "oauthenticator.generic.GenericOAuthenticator"
+    endpoints = discover(s["OAUTH_DISCOVERY_URL"]) if s["OAUTH_DISCOVERY_URL"] else {}
+    g = c.GenericOAuthenticator
+    g.authorize_url = s["OAUTH_AUTHORIZE_URL"] or endpoints["authorization_endpoint"]
+    g.token_url = s["OAUTH_TOKEN_URL"] or endpoints["token_endpoint"]
+    g.userdata_url = s["OAUTH_USERDATA_URL"] or endpoints["userinfo_endpoint"]
+    g.client_id = s["OAUTH_CLIENT_ID"]
+    g.oauth_callback_url = callback_url(hub)
+    g.scope = s["OAUTH_SCOPES"]
+    g.username_claim = s["OAUTH_USERNAME_CLAIM"]
+    g.login_service = s["OAUTH_LOGIN_SERVICE"]
+    # The provider's groups become JupyterHub groups, and decide who may log in and who is admin.
+    g.manage_groups = True
+    g.auth_state_groups_key = f"oauth_user.{s['OAUTH_GROUPS_CLAIM']}"
+    g.allowed_groups = set(s["OAUTH_ALLOWED_GROUPS"])
+    g.admin_groups = set(s["OAUTH_ADMIN_GROUPS"])
+    allow_userlist(hub, c)
+
+
+AUTHENTICATORS = {f.__name__: f for f in (configure_shared_password, configure_tmp, configure_hash,
+                                          configure_native, configure_github, configure_generic)}
+
+
+def callback_url(hub) -> str:
+    return hub["settings"]["OAUTH_CALLBACK_URL"] or hub["public_url"] + "hub/oauth_callback"
+
+
+def discover(url: str, fetch=None) -> dict:
+    """Read an OpenID Connect discovery document; exit with a clear message if it cannot be read."""
+    try:
+        document = (fetch or fetch_json)(url)
+        return {key: document[key] for key in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint")}
+    except Exception as error:  # any failure means the same thing to the admin
+        sys.exit(f"OAUTH_DISCOVERY_URL={url!r} could not be read ({error}); check the URL and that the hub "
+                 "can reach it, or set OAUTH_AUTHORIZE_URL, OAUTH_TOKEN_URL and OAUTH_USERDATA_URL instead.")
+
+
+def fetch_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def update_auth(hub, c) -> None:
+    AUTHENTICATORS[hub["authenticator"]["configure"]](hub, c)
+
+
+def update_named_servers(hub, c) -> None:
+    c.JupyterHub.allow_named_servers = hub["settings"]["ALLOW_NAMED_SERVERS"]
+    c.JupyterHub.named_server_limit_per_user = hub["settings"]["NAMED_SERVERS_MAX"]
+
+
+def update_ui(hub, c) -> None:
+    """JUPYTER_UI: the page a server opens on, /lab or /tree (resolved by the tasks)."""
+    c.Spawner.default_url = hub["settings"]["JUPYTER_UI"]
+
+
+def update_branding(hub, c) -> None:
+    """A logo from conf/, and templates in conf/templates that override JupyterHub's own."""
+    if hub["logo_file"]:
+        c.JupyterHub.logo_file = hub["logo_file"]
+    c.JupyterHub.template_paths = [str(CONF / "templates")]
+    c.JupyterHub.template_vars = {"announcement": announcement}
+
+
+def update_logging(hub, c) -> None:
+    c.JupyterHub.log_level = hub["settings"]["JUPYTERHUB_LOG_LEVEL"]
+
+
+def apply_config(hub: dict, c, read_secret=read_file) -> None:
+    update_network(hub, c)
+    update_spawner(hub, c)
+    update_database(hub, c, read_secret)
+    update_tls(hub, c)
+    update_secrets(hub, c, read_secret)
+    update_auth(hub, c)
+    update_named_servers(hub, c)
+    update_limits(hub, c)
+    update_profiles(hub, c)
+    update_culler(hub, c)
+    update_swarm(hub, c)
+    update_ui(hub, c)
+    update_branding(hub, c)
+    update_logging(hub, c)
+
+
+def snippets(directory: Path = CONF / "jupyterhub_config.d") -> list[Path]:
+    """The escape hatch: `jupyterhub_config.d/*.py`, in name order."""
+    return sorted(directory.glob("*.py")) if directory.is_dir() else []

@@ -1,0 +1,70 @@
+"""`invoke upgrade-db` and `invoke migrate-db`: database chores in one-off hub containers.
+
+The work itself is jhdeploy_hub.dbtools, in the hub image: it sees the database
+exactly as the hub does. Both back up first.
+"""
+
+from __future__ import annotations
+
+from jhdeploy import backup, engine, state
+from jhdeploy.errors import DeployError
+from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE
+from jhdeploy.stack import Stack
+
+HUB_CONFIG = "/srv/jupyterhub/conf/jupyterhub_config.py"
+
+
+def require_stopped(c, stack: Stack, what: str) -> None:
+    if engine.stack_containers(c, stack.project):
+        raise DeployError(f"The stack is running. Run `invoke stop` first, then `invoke {what}`.")
+
+
+def dbtools(c, stack: Stack, *args: str, **kwargs):
+    """`python3 -m jhdeploy_hub.dbtools ARGS` in a one-off hub container with this stack's settings."""
+    state.write_hub_settings(stack)
+    return engine.compose(c, stack, ["run", "--rm", "-T", "--entrypoint", "python3", HUB_SERVICE,
+                                     "-m", "jhdeploy_hub.dbtools", *args], **kwargs)
+
+
+def schema_revision(c, stack: Stack) -> str:
+    result = dbtools(c, stack, "revision", hide="both", echo=False)
+    return result.stdout.strip().splitlines()[-1]
+
+
+def backup_first(c, stack: Stack) -> None:
+    archive, _ = backup.create(c, stack)
+    print(f"✓ Backup first: {archive}")
+
+
+def stop_postgres(c, stack: Stack) -> None:
+    if POSTGRES_SERVICE in stack.services:
+        engine.compose(c, stack, ["stop"], hide="both", echo=False)
+
+
+def upgrade(c, stack: Stack) -> None:
+    """Back up, then upgrade the hub database schema to this JupyterHub version."""
+    require_stopped(c, stack, "upgrade-db")
+    engine.ensure_stack_resources(c, stack)
+    backup_first(c, stack)
+    before = schema_revision(c, stack)
+    engine.compose(c, stack, ["run", "--rm", "-T", HUB_SERVICE, "jupyterhub", "upgrade-db", "-f", HUB_CONFIG])
+    after = schema_revision(c, stack)
+    stop_postgres(c, stack)
+    change = f"{before} -> {after}" if before != after else f"already current ({after}); nothing changed"
+    print(f"✓ Schema revision: {change}. Start the hub with: invoke start")
+
+
+def migrate_to_postgres(c, stack: Stack, target: Stack) -> None:
+    """Copy the SQLite hub database of `stack` into the PostgreSQL service of `target`."""
+    if stack.database.name != "sqlite":
+        raise DeployError("JUPYTERHUB_DB_URL is not sqlite: there is no SQLite hub database to migrate.", code=2)
+    require_stopped(c, stack, "migrate-db --to postgres")
+    backup_first(c, stack)
+    engine.ensure_stack_resources(c, target)
+    engine.compose(c, target, ["up", "--detach", "--wait", POSTGRES_SERVICE], hide="both")
+    result = dbtools(c, target, "migrate-to-postgres", warn=True)
+    stop_postgres(c, target)
+    if not result.ok:
+        raise DeployError("✗ Migration failed; the SQLite database is unchanged. See the messages above.")
+    print("✓ Migrated. Now set JUPYTERHUB_DB_URL=postgres in .env and run `invoke start`. "
+          "The SQLite file stays on the data volume, untouched.")

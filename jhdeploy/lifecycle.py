@@ -1,0 +1,152 @@
+"""Bring a stack up, take it down, and say what happened."""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+from jhdeploy import doctor, engine, health, images, state
+from jhdeploy.errors import DeployError
+from jhdeploy.layout import ANNOUNCEMENT_FILE, HUB_SERVICE
+from jhdeploy.stack import Stack
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def check_images(c, stack: Stack) -> None:
+    missing = [ref for ref in stack.images.values() if not engine.image_exists(c, ref)]
+    if missing:
+        raise DeployError(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.")
+
+
+def start(c, stack: Stack, timeout: float) -> None:
+    """Create what is missing, bring the services up, wait for /hub/health, and save the state."""
+    problems = doctor.failed(doctor.fast(c, stack))
+    if problems:
+        raise DeployError("Not starting:\n" + "\n".join(check.line() for check in problems)
+                          + "\n`invoke doctor` checks everything.")
+    check_images(c, stack)
+    started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
+    for created in engine.ensure_stack_resources(c, stack):
+        say(f"Created {created}.")
+    state.write_hub_settings(stack)
+    engine.compose(c, stack, ["up", "--detach", "--remove-orphans"])
+    state.save(stack)
+    wait_healthy(c, stack, timeout, since)
+    say(f"\nJupyterHub is up after {time.monotonic() - started:.0f} s: {stack.url}")
+    say(stack.login_hint)
+
+
+def wait_healthy(c, stack: Stack, timeout: float, since: datetime.datetime) -> None:
+    if c.config.run.dry:
+        return
+    say(f"Waiting up to {timeout:.0f} s for {stack.local_url}hub/health ...")
+    outcome = health.wait_until_healthy(c, stack, timeout, since)
+    if outcome == "healthy":
+        return
+    service = outcome or HUB_SERVICE
+    what = f"{service} failed while starting" if outcome else f"the hub did not answer within {timeout:.0f} s"
+    text = recent_logs(c, stack, service, since)
+    if health.needs_upgrade(text):
+        # Stop the restart loop: the hub refuses this database until it is upgraded.
+        engine.compose(c, stack, ["stop"], hide="both", echo=False)
+        raise DeployError("\n✗ The hub database has an older schema than this JupyterHub. The stack is stopped.\n"
+                          "Run `invoke upgrade-db` (it backs up first), then `invoke start`.")
+    say(text)
+    raise DeployError(f"\n✗ {what}; its log lines are above. Fix the cause, then run `invoke restart`. "
+                      "`invoke logs` follows the logs.")
+
+
+def recent_logs(c, stack: Stack, service: str, since: datetime.datetime) -> str:
+    if stack.in_swarm:
+        argv = ["docker", "service", "logs", "--tail", "60", f"{stack.project}_{service}"]
+        result = engine.probe(c, argv)
+    else:
+        logs = ["logs", "--since", since.strftime("%Y-%m-%dT%H:%M:%SZ"), "--tail", "60", service]
+        result = engine.compose_probe(c, stack, logs)
+    return result.stdout + result.stderr
+
+
+def stop(c, stack: Stack, env_project: str | None = None) -> None:
+    """Stop what runs (by its recorded name), the user containers included; keep every volume."""
+    if env_project and env_project != stack.project:
+        say(f"note: .env now names the project {env_project!r}; stopping the running {stack.project!r}.")
+    started = time.monotonic()
+    # The hub stops the servers it spawned when it shuts down...
+    engine.compose(c, stack, ["stop"])
+    # ...and whatever it could not stop goes here, found by our label.
+    leftovers = engine.spawned_containers(c, stack.project)
+    engine.remove_containers(c, leftovers)
+    # --remove-orphans: services of options no longer selected.
+    engine.compose(c, stack, ["down", "--remove-orphans"])
+    state.forget(stack.root)
+    say(f"Stopped {stack.project} in {time.monotonic() - started:.0f} s ({len(leftovers)} user container(s) "
+        "removed). Volumes, the network and secrets are kept.")
+
+
+def logs(c, stack: Stack, service: str, follow: bool, tail: str) -> None:
+    known = stack.services
+    if service and service not in known:
+        raise DeployError(f"--service {service}: this stack runs {', '.join(known)}.", code=2)
+    args = ["logs", "--tail", str(tail)] + (["--follow"] if follow else []) + ([service] if service else [])
+    engine.compose(c, stack, args, warn=True, echo=False)
+
+
+def status(c, stack: Stack, saved: dict | None, env_stack: Stack) -> None:
+    """What runs, from the saved state; and what a restart would change, from .env."""
+    say(f"Project:  {stack.project}" + ("" if saved else " (not started by `invoke start`)"))
+    if saved:
+        say(f"Started:  {saved['started']}" + (f" with {saved['flags']}" if saved["flags"] else ""))
+    say(f"URL:      {stack.url}")
+    say(f"Files:    {' '.join(stack.compose_files)}")
+    say("Options:  " + ", ".join(f"{k}={v}" for k, v in stack.options.items()))
+    if saved and (env_stack.project, env_stack.compose_files) != (stack.project, stack.compose_files):
+        say(f"note:     .env now means project {env_stack.project} with {' '.join(env_stack.compose_files)}; "
+            "`invoke restart` applies it.")
+    if stack.in_swarm:
+        say("Mode:     Docker Swarm (invoke swarm-deploy)")
+        say(engine.probe(c, ["docker", "stack", "services", stack.project]).stdout.rstrip())
+        users = engine.user_services(c, stack.project)
+    else:
+        say(engine.compose_probe(c, stack, ["ps", "--all"]).stdout.rstrip())
+        users = engine.spawned_containers(c, stack.project)
+    if stack.ssl.proxy:
+        say(f"Proxy:    {stack.ssl.proxy} ({stack.ssl.name}) in front of the hub")
+    say(f"User servers: {len(users)}")
+    say(f"Hub health: {health.describe(stack)}")
+    report = health.certificate_report(stack)
+    if report:
+        say(report)
+
+
+def announce(root, message: str) -> str:
+    path = root / "conf" / ANNOUNCEMENT_FILE
+    if not message:
+        path.unlink(missing_ok=True)
+        return "Announcement cleared."
+    path.write_text(message.strip() + "\n", encoding="utf-8")
+    return f"Announcement set; users see it on their next page load: {message.strip()}"
+
+
+def clean(c, stack: Stack, volumes: bool, remove_images: bool, confirm) -> list[str]:
+    """After `stop`: the network; with `volumes` every volume (after `confirm`); with `images` our images."""
+    deleted = []
+    network = stack.settings["DOCKER_NETWORK_NAME"]
+    if engine.probe(c, ["docker", "network", "inspect", network]).ok:
+        engine.run(c, ["docker", "network", "rm", network], hide="out")
+        deleted.append(f"network {network}")
+    if volumes:
+        names = [v for v in stack.volumes if engine.probe(c, ["docker", "volume", "inspect", v]).ok]
+        names += engine.user_volumes(c, stack)
+        if names:
+            confirm(f"Delete {len(names)} volume(s) for good: {', '.join(names)}?")
+            engine.run(c, ["docker", "volume", "rm", *names], hide="out")
+            deleted += [f"volume {name}" for name in names]
+    if remove_images:
+        for tag in (stack.settings[layer.tag_key] for layer in images.LAYERS):
+            if engine.image_exists(c, tag):
+                engine.run(c, ["docker", "image", "rm", tag], hide="out")
+                deleted.append(f"image {tag}")
+    return deleted

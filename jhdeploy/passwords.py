@@ -1,0 +1,36 @@
+"""`invoke user-password NAME`: the password a user logs in with, where the tool knows it."""
+
+from __future__ import annotations
+
+from jhdeploy import engine
+from jhdeploy.errors import DeployError
+from jhdeploy.layout import HUB_SERVICE
+from jhdeploy.stack import Stack
+
+
+def shared(c, stack: Stack, name: str) -> str:
+    """dummy_authenticator: the admins' own password for admins, the shared one for everyone else."""
+    secret = "admin_password" if name in stack.users.admins else "shared_password"
+    return stack.secret_path(secret).read_text(encoding="utf-8").strip()
+
+
+def hashed(c, stack: Stack, name: str) -> str:
+    """hash_authenticator: derived from the generated key by the hub image's own hashauthenticator."""
+    engine.ensure_stack_resources(c, stack)
+    result = engine.compose(c, stack, ["run", "--rm", "--no-deps", "-T", "--entrypoint", "python3", HUB_SERVICE,
+                                       "-m", "jhdeploy_hub.cli", "hash-password", name,
+                                       str(stack.settings["HASH_PASSWORD_LENGTH"])], hide="out", echo=False)
+    return result.stdout.strip().splitlines()[-1]
+
+
+SHOWN_BY = {"dummy_authenticator": shared, "hash_authenticator": hashed}
+
+
+def of(c, stack: Stack, name: str) -> str:
+    show = SHOWN_BY.get(stack.authenticator.name)
+    if show is None:
+        raise DeployError(f"JUPYTERHUB_AUTHENTICATOR is {stack.authenticator.name}: its users choose their own "
+                          "passwords, or log in elsewhere.", code=2)
+    if name not in stack.users.allowed:
+        raise DeployError(f"{name!r} is not in userlist, so it cannot log in.", code=2)
+    return show(c, stack, name)

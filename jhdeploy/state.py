@@ -1,0 +1,119 @@
+"""What `invoke start` started, saved under state/ for every later task.
+
+state/stack.json   the resolved, effective stack: project, mode, task flags, Compose
+                   files, ports, volumes, images and the (non-secret) settings
+state/hub/         settings.json, the resolved settings the hub reads (mounted read-only)
+state/lock         held by a task that changes the stack, so that two never overlap
+
+The folder is owner-only and git-ignored; it holds no secret, only their paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from jhdeploy import settings as settings_module
+from jhdeploy.errors import DeployError
+from jhdeploy.stack import Stack
+
+FOLDER = "state"
+FORMAT = 1
+
+
+def folder(root: Path) -> Path:
+    path = root / FOLDER
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Replace `path` atomically with owner-only JSON, so that no reader sees half a file."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(temporary, path)
+
+
+def hub_settings_file(root: Path) -> Path:
+    return root / FOLDER / "hub" / "settings.json"
+
+
+def write_hub_settings(stack: Stack) -> Path:
+    """The settings the hub maps to traitlets; written before any hub container starts."""
+    path = hub_settings_file(stack.root)
+    write_json(path, stack.hub_settings())
+    return path
+
+
+def hub_settings_digest(root: Path) -> str:
+    """Changes whenever the hub's settings do: Compose and Swarm then recreate the hub."""
+    path = hub_settings_file(root)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "none"
+
+
+def save(stack: Stack) -> None:
+    s = stack.settings
+    write_json(folder(stack.root) / "stack.json", {
+        "format": FORMAT,
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "project": stack.project,
+        "mode": stack.mode,
+        "flags": s.overrides,
+        "compose_files": stack.compose_files,
+        "services": stack.services,
+        "ports": stack.published_ports,
+        "volumes": stack.volumes,
+        "images": stack.images,
+        "url": stack.url,
+        "settings": {k: v for k, v in s.raw.items() if k not in settings_module.SECRET_KEYS},
+    })
+
+
+def load(root: Path) -> dict[str, Any] | None:
+    """What the last `invoke start` (or swarm-deploy) recorded, or None when nothing runs."""
+    path = root / FOLDER / "stack.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError as error:
+        raise DeployError(f"{path} is damaged ({error}). Remove it, check `docker ps`, and "
+                          "stop leftover containers by hand.") from None
+    return saved if saved.get("format") == FORMAT else None
+
+
+def forget(root: Path) -> None:
+    (root / FOLDER / "stack.json").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def locked(root: Path, task: str):
+    """Hold state/lock for one task that changes the stack; refuse at once if another holds it."""
+    path = folder(root) / "lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = lock.read().strip() or "another task"
+            raise DeployError(f"{holder} is changing this stack right now; wait for it to finish, "
+                              f"then run `invoke {task}` again.") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"`invoke {task}` (pid {os.getpid()})")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.seek(0)
+            lock.truncate()
