@@ -40,7 +40,7 @@ from jhdeploy.userlist import UserlistError
 ROOT = Path(__file__).resolve().parent
 NO_CACHE_HELP = "Rebuild from scratch instead of using the build cache."
 WITH_DEPS_HELP = "Also build the layers below this one first."
-TIMEOUT_HELP = "Seconds to wait for /hub/health before giving up (default: jhdeploy.timeout, 180)."
+TIMEOUT_HELP = "Seconds to wait for /hub/health before giving up; 0: the configured jhdeploy.timeout (180)."
 LE_HELP = ("Let's Encrypt: put Caddy in front for JH_FQDN, as JUPYTERHUB_SSL=use_ssl_le does, without "
            "editing .env. Remembered until `invoke stop`.")
 
@@ -97,8 +97,8 @@ def le_flags(le: bool) -> dict[str, str]:
     return {"JUPYTERHUB_SSL": "use_ssl_le"} if le else {}
 
 
-def timeout_of(c, timeout: int | None) -> int:
-    return timeout if timeout is not None else c.config.jhdeploy.timeout
+def timeout_of(c, timeout: int) -> int:
+    return timeout or c.config.jhdeploy.timeout
 
 
 def confirm(question: str, yes: bool) -> None:
@@ -144,7 +144,7 @@ def _layer_task(layer: images.Layer):
     return task(name=layer.task, help={"no-cache": NO_CACHE_HELP, "with-deps": WITH_DEPS_HELP})(build_layer)
 
 
-hub_image, notebook_base, notebook_body, notebook_image = (_layer_task(layer) for layer in images.LAYERS)
+hub_image, proxy_image, notebook_base, notebook_body, notebook_image = (_layer_task(layer) for layer in images.LAYERS)
 
 
 # --- Running the stack ------------------------------------------------------------------------
@@ -154,7 +154,7 @@ hub_image, notebook_base, notebook_body, notebook_image = (_layer_task(layer) fo
     "timeout": TIMEOUT_HELP,
     "le": LE_HELP,
 })
-def start(c, follow=False, timeout=None, le=False):
+def start(c, follow=False, timeout=0, le=False):
     """Start the stack and wait until the hub answers /hub/health."""
     with state.locked(ROOT, "start"):
         stack = resolve(le_flags(le))
@@ -168,37 +168,43 @@ def start(c, follow=False, timeout=None, le=False):
         lifecycle.logs(c, stack, "", follow=True, tail="0")
 
 
-@task
-def stop(c):
-    """Stop the hub and remove its containers and the user containers; keep all volumes."""
+@task(help={"keep-servers": "Stop only the stack's services; users' servers keep running (without the hub, "
+                             "nobody new logs in or starts a server until `invoke start`)."})
+def stop(c, keep_servers=False):
+    """Stop the stack and every user's server (users lose their connections); keep all volumes."""
     with state.locked(ROOT, "stop"):
         stack = current()
         ready_engine(c)
-        lifecycle.stop(c, stack, env_project=from_env(ROOT).project if running() else None)
+        lifecycle.stop(c, stack, env_project=from_env(ROOT).project if running() else None,
+                       keep_servers=keep_servers)
 
 
 @task(help={"timeout": TIMEOUT_HELP, "le": LE_HELP + " Otherwise the flags of the last start apply."})
-def restart(c, timeout=None, le=False):
-    """Stop, then start: applies changes to .env, userlist and conf/, with the flags of the last start."""
+def restart(c, timeout=0, le=False):
+    """Apply edits to .env, userlist and conf/ by recreating the hub; users' servers keep running.
+
+    Only the hub is recreated, with the flags of the last start, unless the proxy's
+    (or Caddy's) own settings changed: then it is recreated too, after a warning,
+    and users' open connections drop for a few seconds. No user's server is stopped.
+    """
     with state.locked(ROOT, "restart"):
         before = running()
-        flags = {**(before.settings.overrides if before else {}), **le_flags(le)}
-        stack = resolve(flags)
+        stack = resolve({**(before.settings.overrides if before else {}), **le_flags(le)})
         ready_engine(c)
-        lifecycle.stop(c, before or stack, env_project=stack.project)
-        lifecycle.start(c, stack, timeout_of(c, timeout))
+        lifecycle.restart(c, stack, before, timeout_of(c, timeout))
 
 
 @task(help={
-    "service": "Only this Compose service (jupyterhub, or proxy with Let's Encrypt, postgres with PostgreSQL).",
+    "service": "Only this service: jupyterhub, proxy, and caddy (Let's Encrypt) or postgres where they run.",
+    "user": "A user's server instead: NAME, or NAME/SERVER for a named server.",
     "no-follow": "Print the logs so far and return.",
     "tail": "Lines of history to show per service.",
 })
-def logs(c, service="", no_follow=False, tail="200"):
-    """Follow the stack's logs."""
+def logs(c, service="", user="", no_follow=False, tail="200"):
+    """Follow the stack's logs, or one user's server's."""
     stack = current()
     ready_engine(c)
-    lifecycle.logs(c, stack, service, follow=not no_follow, tail=tail)
+    lifecycle.logs(c, stack, service, follow=not no_follow, tail=tail, user=user)
 
 
 @task
@@ -320,7 +326,7 @@ def clean(c, volumes=False, images=False, yes=False):
 # --- More than one machine --------------------------------------------------------------------
 
 @task(help={"timeout": TIMEOUT_HELP})
-def swarm_deploy(c, timeout=None):
+def swarm_deploy(c, timeout=0):
     """Deploy the stack to Docker Swarm: the same .env, Compose files plus compose/swarm.yml."""
     with state.locked(ROOT, "swarm-deploy"):
         stack = resolve(mode="swarm")
@@ -348,7 +354,7 @@ def push(c):
 
 
 ns = Collection(
-    _setup, _build, hub_image, notebook_base, notebook_body, notebook_image,
+    _setup, _build, hub_image, proxy_image, notebook_base, notebook_body, notebook_image,
     start, stop, restart, logs, status, _doctor, user_password, announce, config,
     _backup, restore, upgrade_db, migrate_db, clean,
     swarm_deploy, swarm_rm, push,

@@ -8,6 +8,8 @@ Measures, on this machine:
   3. concurrency: K users spawning at the same moment, with the hub's peak CPU and memory;
   4. cold start: `invoke start` until /hub/health answers;
   5. the hub API under load: GET /hub/api/users with a token, with 200 users present;
+  6. `invoke restart` with servers running: how long /hub/health is unavailable, and how
+     many requests to a user's server fail meanwhile (polled every 100 ms);
 and the memory of an idle user server. Writes JSON and a PNG chart to --out.
 
 Runs in a scratch copy of this repository with its own project name, image
@@ -41,7 +43,8 @@ PASSWORD = "bench-password"
 ADMIN = "benchadmin"
 SKIP = shutil.ignore_patterns(".git", ".venv", ".env", "secrets", "userlist", "tests", "benchmarks",
                               "__pycache__", ".build", "bench-results", "backups")
-TAGS = {"LOCAL_HUB_IMAGE": "jhdbench-hub:latest", "LOCAL_NOTEBOOK_BASE": "jhdbench-notebook-base:latest",
+TAGS = {"LOCAL_HUB_IMAGE": "jhdbench-hub:latest", "LOCAL_PROXY_IMAGE": "jhdbench-proxy:latest",
+        "LOCAL_NOTEBOOK_BASE": "jhdbench-notebook-base:latest",
         "LOCAL_NOTEBOOK_BODY": "jhdbench-notebook-body:latest", "LOCAL_NOTEBOOK_IMAGE": "jhdbench-notebook:latest"}
 
 
@@ -187,6 +190,38 @@ class PeakStats:
         self._thread.join(timeout=10)
 
 
+def restart_impact(bench: Bench, name: str, every: float = 0.1) -> dict:
+    """Poll /hub/health and /user/NAME/api every `every` s while `invoke restart` runs."""
+    outcomes: dict[str, list[tuple[float, bool]]] = {"health": [], "user": []}
+    done = threading.Event()
+
+    def poll(kind: str, url: str) -> None:
+        s = requests.Session()
+        while not done.is_set():
+            try:
+                ok = s.get(url, verify=bench.cert, timeout=5, allow_redirects=False).status_code < 400
+            except requests.RequestException:
+                ok = False
+            outcomes[kind].append((time.monotonic(), ok))
+            time.sleep(every)
+
+    threads = [threading.Thread(target=poll, args=("health", f"{bench.url}/hub/health")),
+               threading.Thread(target=poll, args=("user", f"{bench.url}/user/{name}/api"))]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    seconds = bench.invoke("restart")
+    time.sleep(2)
+    done.set()
+    for thread in threads:
+        thread.join()
+    down = [t for t, ok in outcomes["health"] if not ok and t >= started]
+    return {"restart_s": round(seconds, 2),
+            "hub_unavailable_s": round(max(down) - min(down) + every, 2) if down else 0.0,
+            "user_requests": len(outcomes["user"]),
+            "user_requests_failed": sum(1 for _, ok in outcomes["user"] if not ok)}
+
+
 def idle_server_memory(project: str) -> float | None:
     lines = docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}").splitlines()
     sizes = []
@@ -290,6 +325,8 @@ def main() -> None:
                                     "failures": [o for _, o in sequential if o != "ok"],
                                     "p50_over_floor": round(statistics.median(times) / report["floor"]["median_s"], 2)
                                     if times else None}
+            log("invoke restart with the servers running")
+            report["restart"] = restart_impact(bench, bench.names[0])
             bench.stop_all()
 
             report["concurrency"] = []

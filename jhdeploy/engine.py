@@ -140,9 +140,10 @@ def ensure_shared_folder(c, stack: Stack) -> list[str]:
     return [f"volume {shared}"] if created else []
 
 
-def spawned_containers(c, project: str) -> list[str]:
+def spawned_containers(c, project: str, running_only: bool = False) -> list[str]:
     """Containers that the hub of this stack spawned (found by our label)."""
-    result = probe(c, ["docker", "ps", "--all", "--quiet", "--filter", f"label={STACK_LABEL}={project}"])
+    argv = ["docker", "ps", "--quiet", "--filter", f"label={STACK_LABEL}={project}"]
+    result = probe(c, argv if running_only else [*argv, "--all"])
     return result.stdout.split() if result.ok else []
 
 
@@ -152,9 +153,43 @@ def user_services(c, project: str) -> list[str]:
     return result.stdout.split() if result.ok else []
 
 
-def remove_containers(c, ids: list[str]) -> None:
+def stop_containers(c, ids: list[str]) -> None:
+    """Stop (SIGTERM, then 10 s) and remove containers, so that their servers shut down cleanly."""
     if ids:
-        run(c, ["docker", "rm", "--force", *ids], hide="out")
+        run(c, ["docker", "stop", "--time", "10", *ids], hide="out")
+        run(c, ["docker", "rm", *ids], hide="out")
+
+
+USER_LABEL, SERVER_LABEL = "org.jhdeploy.user", "org.jhdeploy.server"  # set by the hub (jhdeploy_hub.config)
+
+
+def user_servers(c, project: str) -> list[str]:
+    """One line per user container: the user, the server, its state."""
+    columns = f'{{{{.Label "{USER_LABEL}"}}}}\t{{{{.Label "{SERVER_LABEL}"}}}}\t{{{{.Names}}}}\t{{{{.Status}}}}'
+    result = probe(c, ["docker", "ps", "--all", "--filter", f"label={STACK_LABEL}={project}", "--format", columns])
+    lines = []
+    for line in result.stdout.splitlines() if result.ok else []:
+        user, server, name, status = line.split("\t")
+        lines.append(f"{user + ('/' + server if server else '') or name}: {status}")
+    return sorted(lines)
+
+
+def user_containers(c, project: str, user: str, server: str = "") -> list[str]:
+    """The containers of one user's server (the default one, or `server`)."""
+    result = probe(c, ["docker", "ps", "--all", "--filter", f"label={STACK_LABEL}={project}", "--filter",
+                       f"label={USER_LABEL}={user}", "--format", f'{{{{.ID}}}} {{{{.Label "{SERVER_LABEL}"}}}}'])
+    rows = [line.partition(" ") for line in result.stdout.splitlines()] if result.ok else []
+    return [container for container, _, name in rows if name == server]
+
+
+def changed_services(c, stack: Stack) -> list[str]:
+    """Services whose Compose configuration differs from their running container's, or that do not run."""
+    wanted = dict(line.split() for line in compose_probe(c, stack, ["config", "--hash", "*"]).stdout.splitlines()
+                  if len(line.split()) == 2)
+    result = probe(c, ["docker", "ps", "--filter", f"label=com.docker.compose.project={stack.project}", "--format",
+                       '{{.Label "com.docker.compose.service"}} {{.Label "com.docker.compose.config-hash"}}'])
+    running = dict(line.split() for line in result.stdout.splitlines() if len(line.split()) == 2)
+    return [service for service in stack.services if running.get(service) != wanted.get(service)]
 
 
 def stack_containers(c, project: str, running_only: bool = True) -> list[str]:

@@ -42,9 +42,9 @@ def certificate_report(stack: Stack) -> str | None:
     if served.certificate is None:
         return "Certificate: none served yet"
     line, expiring = tlsprobe.describe(served.certificate)
-    proxy = stack.ssl.proxy
+    front = stack.ssl.front
     warning = "\n!!! The certificate expires in under 14 days" + (
-        f": check the proxy's logs (`invoke logs --service {proxy}`) for renewal errors." if proxy else ".")
+        f": check its logs (`invoke logs --service {front}`) for renewal errors." if front else ".")
     return f"Certificate: {line}" + (warning if expiring else "")
 
 

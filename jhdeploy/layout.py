@@ -6,6 +6,8 @@ from pathlib import PurePosixPath
 
 HUB_SERVICE = "jupyterhub"  # the Compose service, and the host name users connect to
 POSTGRES_SERVICE = "postgres"
+PROXY_SERVICE = "proxy"  # configurable-http-proxy (compose/base.yml)
+PROXY_API_PORT = 8001
 ANNOUNCEMENT_FILE = "announcement.html"  # under conf/, written by `invoke announce`
 STACK_LABEL = "org.jhdeploy.stack"  # on every container the hub spawns
 HUB_CONF = "/srv/jupyterhub/conf"  # where compose/base.yml mounts conf/ in the hub

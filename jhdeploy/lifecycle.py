@@ -7,7 +7,7 @@ import time
 
 from jhdeploy import doctor, engine, health, images, state
 from jhdeploy.errors import DeployError
-from jhdeploy.layout import ANNOUNCEMENT_FILE, HUB_SERVICE
+from jhdeploy.layout import ANNOUNCEMENT_FILE, HUB_SERVICE, PROXY_SERVICE
 from jhdeploy.stack import Stack
 
 
@@ -69,24 +69,67 @@ def recent_logs(c, stack: Stack, service: str, since: datetime.datetime) -> str:
     return result.stdout + result.stderr
 
 
-def stop(c, stack: Stack, env_project: str | None = None) -> None:
-    """Stop what runs (by its recorded name), the user containers included; keep every volume."""
+def stop(c, stack: Stack, env_project: str | None = None, keep_servers: bool = False) -> None:
+    """Stop what runs (by its recorded name) and, unless `keep_servers`, every user's server; keep every volume."""
     if env_project and env_project != stack.project:
         say(f"note: .env now names the project {env_project!r}; stopping the running {stack.project!r}.")
     started = time.monotonic()
-    # The hub stops the servers it spawned when it shuts down...
-    engine.compose(c, stack, ["stop"])
-    # ...and whatever it could not stop goes here, found by our label.
-    leftovers = engine.spawned_containers(c, stack.project)
-    engine.remove_containers(c, leftovers)
     # --remove-orphans: services of options no longer selected.
     engine.compose(c, stack, ["down", "--remove-orphans"])
+    running = engine.spawned_containers(c, stack.project, running_only=True)
+    if not keep_servers:
+        engine.stop_containers(c, engine.spawned_containers(c, stack.project))
     state.forget(stack.root)
-    say(f"Stopped {stack.project} in {time.monotonic() - started:.0f} s ({len(leftovers)} user container(s) "
-        "removed). Volumes, the network and secrets are kept.")
+    kept = f"{len(running)} user server(s) kept running; `invoke start` brings the hub back to them" \
+        if keep_servers else f"{len(running)} user server(s) stopped"
+    say(f"Stopped {stack.project} in {time.monotonic() - started:.0f} s; {kept}. "
+        "Volumes, the network and secrets are kept.")
 
 
-def logs(c, stack: Stack, service: str, follow: bool, tail: str) -> None:
+def restart(c, stack: Stack, before: Stack | None, timeout: float) -> None:
+    """Apply edits to .env, userlist and conf/: recreate the hub, and whatever else changed; never a user's server."""
+    if before is None:
+        start(c, stack, timeout)
+        return
+    if (before.project, before.mode) != (stack.project, stack.mode):
+        say(f"! The project changed from {before.project!r} to {stack.project!r}: stopping the old one, "
+            "users' servers included.")
+        stop(c, before)
+        start(c, stack, timeout)
+        return
+    problems = doctor.failed(doctor.fast(c, stack))
+    if problems:
+        raise DeployError("Not restarting; nothing was changed:\n" + "\n".join(check.line() for check in problems))
+    check_images(c, stack)
+    started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
+    for created in engine.ensure_stack_resources(c, stack):
+        say(f"Created {created}.")
+    state.write_hub_settings(stack)
+    changed = [service for service in engine.changed_services(c, stack) if service != HUB_SERVICE]
+    dropped = [service for service in before.services if service not in stack.services]
+    in_front = [s for s in changed + dropped if s in (PROXY_SERVICE, before.ssl.front, stack.ssl.front)]
+    if in_front:
+        say(f"! {', '.join(in_front)} changed: recreating it drops users' open connections for a few seconds. "
+            "Their servers keep running.")
+    if changed:  # before the hub, which gives a new proxy its routes when it starts
+        engine.compose(c, stack, ["up", "--detach", "--no-deps", *changed])
+    engine.compose(c, stack, ["up", "--detach", "--no-deps", "--force-recreate", "--remove-orphans", HUB_SERVICE])
+    state.save(stack)
+    wait_healthy(c, stack, timeout, since)
+    servers = len(engine.spawned_containers(c, stack.project, running_only=True))
+    say(f"\nRestarted in {time.monotonic() - started:.0f} s: the hub" + (f" and {', '.join(changed)}" if changed
+        else "") + f" recreated, {servers} user server(s) left running. {stack.url}")
+
+
+def logs(c, stack: Stack, service: str, follow: bool, tail: str, user: str = "") -> None:
+    if user:
+        name, _, server = user.partition("/")
+        containers = engine.user_containers(c, stack.project, name, server)
+        if not containers:
+            raise DeployError(f"No server of {user} is running (`invoke status` lists them).", code=2)
+        engine.run(c, ["docker", "logs", "--tail", str(tail), *(["--follow"] if follow else []), containers[0]],
+                   warn=True, echo=False)
+        return
     known = stack.services
     if service and service not in known:
         raise DeployError(f"--service {service}: this stack runs {', '.join(known)}.", code=2)
@@ -109,12 +152,14 @@ def status(c, stack: Stack, saved: dict | None, env_stack: Stack) -> None:
         say("Mode:     Docker Swarm (invoke swarm-deploy)")
         say(engine.probe(c, ["docker", "stack", "services", stack.project]).stdout.rstrip())
         users = engine.user_services(c, stack.project)
+        say(f"User services: {len(users)}")
     else:
         say(engine.compose_probe(c, stack, ["ps", "--all"]).stdout.rstrip())
-        users = engine.spawned_containers(c, stack.project)
-    if stack.ssl.proxy:
-        say(f"Proxy:    {stack.ssl.proxy} ({stack.ssl.name}) in front of the hub")
-    say(f"User servers: {len(users)}")
+        routes = engine.compose_probe(c, stack, ["exec", "-T", PROXY_SERVICE, "jhdeploy-proxy", "routes"])
+        say(f"Proxy:    {PROXY_SERVICE}, {routes.stdout.strip() + ' route(s)' if routes.ok else 'not answering'}"
+            + (f", behind {stack.ssl.front}" if stack.ssl.front else ""))
+        users = engine.user_servers(c, stack.project)
+        say(f"User servers: {len(users)}" + "".join(f"\n  {line}" for line in users))
     say(f"Hub health: {health.describe(stack)}")
     report = health.certificate_report(stack)
     if report:

@@ -33,14 +33,17 @@ class Override:
     ports: tuple[str, ...] = ()  # settings that name the host ports it publishes
     volumes: tuple[str, ...] = ()  # settings that name the external volumes it mounts
     secrets: tuple[str, ...] = ()  # files under secrets/ it mounts (keys of layout.SECRET_FILES)
+    # Secrets copied into a container that does not run as root, through the variable
+    # JHDEPLOY_SECRET_<NAME> of the Compose process (an `environment:` Compose secret).
+    copied: tuple[str, ...] = ()
 
 
 def _none(stack: Stack) -> list[str]:
     return []
 
 
-BASE = Override("compose/base.yml", services=("jupyterhub",), volumes=("DATA_VOLUME_HOST",),
-                secrets=("cookie_secret", "proxy_token"))
+BASE = Override("compose/base.yml", services=("jupyterhub", "proxy"), volumes=("DATA_VOLUME_HOST",),
+                secrets=("cookie_secret", "proxy_token"), copied=("proxy_token",))
 
 
 # --- SSL modes (JUPYTERHUB_SSL) -------------------------------------------------------------
@@ -81,19 +84,19 @@ class SslMode:
     scheme: str  # of the public URL
     port_key: str  # the setting whose port is in the public URL
     verify: str  # how this host checks the hub: "generated" certificate, "acme" (by name), or "none"
-    proxy: str | None = None  # the service in front of the hub, if any: `invoke status` shows it
+    front: str | None = None  # a service in front of the proxy, if any: `invoke status` shows it
     login_note: str = ""
     problems: Callable[[Stack], list[str]] = _none
 
 
 SSL_MODES = {mode.name: mode for mode in (
     SslMode("use_ssl_ss", Override("compose/ssl_ss.yml", ports=("JUPYTERHUB_HTTPS_PORT",),
-                                   secrets=("ssl_cert", "ssl_key")),
+                                   copied=("ssl_cert", "ssl_key")),
             "https", "JUPYTERHUB_HTTPS_PORT", "generated",
             login_note="The certificate is self-signed: your browser asks you to accept it once."),
-    SslMode("use_ssl_le", Override("compose/letsencrypt.yml", services=("proxy",),
+    SslMode("use_ssl_le", Override("compose/letsencrypt.yml", services=("caddy",),
                                    ports=("LE_HTTP_PORT", "JUPYTERHUB_HTTPS_PORT"), volumes=("CADDY_VOLUME_HOST",)),
-            "https", "JUPYTERHUB_HTTPS_PORT", "acme", proxy="proxy", problems=le_problems),
+            "https", "JUPYTERHUB_HTTPS_PORT", "acme", front="caddy", problems=le_problems),
     SslMode("no_ssl", Override("compose/no_ssl.yml", ports=("JUPYTERHUB_HTTP_PORT",)),
             "http", "JUPYTERHUB_HTTP_PORT", "none"),
 )}
@@ -172,7 +175,7 @@ class Database:
 DATABASES = {db.name: db for db in (
     Database("sqlite", None, "sqlite"),
     Database("postgres", Override("compose/postgres.yml", services=("postgres",), volumes=("DB_VOLUME_HOST",),
-                                  secrets=("postgres_password",)), "pg_dump"),
+                                  secrets=("postgres_password",), copied=("postgres_password",)), "pg_dump"),
     Database("external", None, None),
 )}
 
@@ -191,7 +194,7 @@ class Addon:
 
 ADDONS = (
     # A private ACME server's root (Pebble in the tests, an internal step-ca in real life).
-    Addon(Override("compose/acme_ca_root.yml"), lambda stack: stack.ssl.name == "use_ssl_le"
+    Addon(Override("compose/acme_ca_root.yml"), lambda stack: stack.ssl.front == "caddy"
           and bool(stack.settings["ACME_CA_ROOT"])),
     # `invoke swarm-deploy`: only what Docker Swarm needs beyond the other files.
     Addon(Override("compose/swarm.yml"), lambda stack: stack.in_swarm),

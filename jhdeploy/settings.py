@@ -112,6 +112,10 @@ def _check_names(value: str) -> str | None:
     return None if all(re.match(r"^[\w.@:/-]+$", n) for n in names) else "names separated by commas"
 
 
+def _check_log_size(value: str) -> str | None:
+    return None if re.match(r"^[1-9][0-9]*[kmg]$", value) else "a size such as 10m or 1g (k, m or g)"
+
+
 def _check_memory(value: str) -> str | None:
     return None if re.match(r"^[0-9]+[kKmMgG]?$", value) else "a size such as 512M or 2G"
 
@@ -217,6 +221,7 @@ KINDS: dict[str, Kind] = {
     "command": Kind(_check_command, shlex.split, []),
     "password": Kind(_check_password),
     "memory": Kind(_check_memory),
+    "log_size": Kind(_check_log_size),
     "cpus": Kind(_check_cpus, float, None),
     "nonneg": Kind(_check_nonneg, float),
     "gpus": Kind(_check_gpus, lambda value: value if value == "all" else value.split(","), None),
@@ -253,7 +258,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Where the data volume is mounted inside the hub.", kind="path"),
 
     Setting("JUPYTERHUB_SSL", "use_ssl_ss", TLS,
-            "use_ssl_ss: the hub serves HTTPS with a generated self-signed certificate. "
+            "use_ssl_ss: the proxy serves HTTPS with a generated self-signed certificate. "
             "use_ssl_le: Caddy in front gets a Let's Encrypt (ACME) certificate for JH_FQDN and renews "
             "it (also `invoke start --le`). no_ssl: plain HTTP, for running behind a proxy of your own.",
             choices=("use_ssl_ss", "use_ssl_le", "no_ssl")),
@@ -376,6 +381,11 @@ SETTINGS: tuple[Setting, ...] = (
             kind="text"),
     Setting("JUPYTERHUB_LOG_LEVEL", "INFO", HUB,
             "Hub log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+    Setting("LOG_MAX_SIZE", "10m", HUB,
+            "Every container's log (the services' and each user's server) is rotated at this size, such "
+            "as 10m or 1g, so that a chatty server cannot fill the disk.", kind="log_size"),
+    Setting("LOG_MAX_FILES", "3", HUB,
+            "Rotated log files kept per container.", kind="count"),
 
     Setting("JUPYTERHUB_VERSION", "6.1.1", IMAGES,
             "JupyterHub version, in the hub and in the notebook image (they must match).", kind="version"),
@@ -389,6 +399,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Base of the hub image. Point it at a mirror or a private registry if needed.", kind="image"),
     Setting("LOCAL_HUB_IMAGE", "jupyterhub-hub:latest", IMAGES,
             "Tag of the hub image that `invoke build` makes.", kind="image"),
+    Setting("PROXY_IMAGE", "quay.io/jupyterhub/configurable-http-proxy:5.3.0", IMAGES,
+            "Base of the proxy image: the official configurable-http-proxy, pinned. The proxy runs apart "
+            "from the hub, so that a hub restart does not cut users' connections.", kind="image"),
+    Setting("LOCAL_PROXY_IMAGE", "jupyterhub-proxy:latest", IMAGES,
+            "Tag of the proxy image that `invoke build` makes.", kind="image"),
     Setting("DOCKER_NOTEBOOK_BASE", "quay.io/jupyter/minimal-notebook:lab-4.6.6", IMAGES,
             "Base of the notebook image: a docker-stacks image or one with the same contract.", kind="image"),
     Setting("LOCAL_NOTEBOOK_BASE", "jupyterhub-notebook-base:latest", IMAGES,

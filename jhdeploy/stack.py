@@ -7,6 +7,7 @@ stack that `invoke start` recorded, so that later tasks act on what runs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from jhdeploy.layout import (
     HUB_CONF,
     HUB_SERVICE,
     POSTGRES_SERVICE,
+    PROXY_API_PORT,
+    PROXY_SERVICE,
     SECRET_FILES,
     STACK_LABEL,
     container_secret,
@@ -27,7 +30,8 @@ from jhdeploy.layout import (
 from jhdeploy.settings import Settings, SettingsError
 
 HUB_SETTINGS_FORMAT = 1
-IMAGE_KEYS = ("LOCAL_HUB_IMAGE", "LOCAL_NOTEBOOK_IMAGE")
+COPIED_SECRET = "JHDEPLOY_SECRET_"  # the Compose variables that `environment:` Compose secrets read
+IMAGE_KEYS = ("LOCAL_HUB_IMAGE", "LOCAL_PROXY_IMAGE", "LOCAL_NOTEBOOK_IMAGE")
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,10 @@ class Stack:
     @property
     def mounted_secrets(self) -> list[str]:
         return [name for override in self.overrides for name in override.secrets]
+
+    @property
+    def copied_secrets(self) -> list[str]:
+        return [name for override in self.overrides for name in override.copied]
 
     @property
     def uses_tls(self) -> bool:
@@ -186,17 +194,23 @@ class Stack:
     def compose_env(self) -> dict[str, str]:
         """Values for `${VAR}` in the Compose files: resolved here, never interpolated again.
 
-        Secrets are mounted files; the one exception feeds an `environment:`-sourced
-        Compose secret, never a `${VAR}`."""
+        Secrets are mounted files. Those copied in for non-root containers come through
+        JHDEPLOY_SECRET_* variables of the Compose process, which only `environment:`
+        Compose secrets read, never a `${VAR}` or a container's environment."""
         env = {k: v for k, v in self.settings.raw.items() if k not in settings_module.SECRET_KEYS}
-        env["LOCAL_HUB_IMAGE"] = self.images["LOCAL_HUB_IMAGE"]
+        env.update(self.images)
         env["ACME_CA"] = self.acme_directory
-        env["HUB_SETTINGS_DIR"] = str(self.root / "state" / "hub")
         if self.settings["ACME_CA_ROOT"]:
             env["ACME_CA_ROOT_PATH"] = str((self.root / self.settings["ACME_CA_ROOT"]).resolve())
-        password = self.secret_path("postgres_password")
-        if self.uses_postgres and password.exists():
-            env["JHDEPLOY_POSTGRES_PASSWORD"] = password.read_text().strip()
+        copied = {name: self.secret_path(name) for name in self.copied_secrets}
+        digest = hashlib.sha256()
+        for name, path in copied.items():
+            if path.exists():
+                env[f"{COPIED_SECRET}{name.upper()}"] = content = path.read_text()
+                digest.update(content.encode())
+        # Compose's own hash leaves secrets out: this one makes a changed token or certificate
+        # recreate the proxy.
+        env["PROXY_SECRETS_DIGEST"] = digest.hexdigest()[:16]
         return env
 
     def hub_settings(self) -> dict[str, Any]:
@@ -217,8 +231,7 @@ class Stack:
             "hub_service": HUB_SERVICE,
             "label": STACK_LABEL,
             "ssl": self.ssl.name,
-            "tls": {"cert": str(container_secret("ssl_cert")), "key": str(container_secret("ssl_key"))}
-            if self.uses_tls else None,
+            "proxy_api": f"http://{PROXY_SERVICE}:{PROXY_API_PORT}",
             "authenticator": {"name": self.authenticator.name, "configure": self.authenticator.hub_function},
             "users": {"allowed": sorted(self.users.allowed), "admins": sorted(self.users.admins)},
             "database": database,
@@ -299,4 +312,4 @@ def from_env(root: Path, flags: Mapping[str, str] | None = None, environ: Mappin
 
 def from_saved(root: Path, saved: Mapping[str, Any]) -> Stack:
     """The stack `invoke start` recorded (state.py), whatever `.env` says now."""
-    return Stack(root, settings_module.from_mapping(saved["settings"]), mode=saved["mode"])
+    return Stack(root, settings_module.from_mapping(saved["settings"], saved["flags"]), mode=saved["mode"])

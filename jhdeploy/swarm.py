@@ -6,11 +6,12 @@ import datetime
 import json
 import sys
 import time
+from pathlib import Path
 
 from jhdeploy import engine, lifecycle, state
 from jhdeploy.errors import DeployError
-from jhdeploy.layout import STACK_LABEL
-from jhdeploy.stack import Stack
+from jhdeploy.layout import SECRET_FILES, STACK_LABEL
+from jhdeploy.stack import COPIED_SECRET, Stack
 
 STACK_FILE = ".build/swarm-stack.yml"  # the merged, interpolated Compose config we deploy
 
@@ -56,12 +57,18 @@ def _without_nulls(value):
     return value
 
 
-def for_stack_deploy(config: dict) -> dict:
+def for_stack_deploy(config: dict, secrets_dir: Path) -> dict:
     """What `compose config` writes, in the dialect `docker stack deploy` reads.
 
     The CLI's older schema wants integer ports and modes, network lists instead of empty
-    mappings, no nulls, and no Compose-only keys (pull_policy, bind options).
+    mappings, no nulls, and no Compose-only keys (pull_policy, bind options). Swarm has no
+    `environment:` secrets: those copied in for a non-root container (JHDEPLOY_SECRET_NAME)
+    become the file secrets/NAME, which swarm itself gives the uid and mode asked for.
     """
+    for secret in config.get("secrets", {}).values():
+        variable = secret.pop("environment", "")
+        if variable.startswith(COPIED_SECRET):
+            secret["file"] = str(secrets_dir / SECRET_FILES[variable.removeprefix(COPIED_SECRET).lower()])
     for service in config.get("services", {}).values():
         service.pop("pull_policy", None)  # images are built or pushed, never pulled by name here
         for port in service.get("ports", []):
@@ -93,7 +100,7 @@ def write_stack_file(c, stack: Stack) -> str:
     path.parent.mkdir(exist_ok=True)
     path.unlink(missing_ok=True)
     path.touch(mode=0o600)  # secret *paths* only, but keep it private all the same
-    path.write_text(json.dumps(for_stack_deploy(json.loads(result.stdout)), indent=2))
+    path.write_text(json.dumps(for_stack_deploy(json.loads(result.stdout), stack.secrets_dir), indent=2))
     return str(path)
 
 

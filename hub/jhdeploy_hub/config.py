@@ -20,8 +20,8 @@ HUB_ROOT = Path("/srv/jupyterhub")
 SETTINGS_FILE = HUB_ROOT / "state" / "settings.json"  # compose/base.yml mounts it read-only
 CONF = HUB_ROOT / "conf"
 ANNOUNCEMENT = CONF / "announcement.html"  # written by `invoke announce`
-HUB_PORT = 8000  # the public (proxy) port inside the hub container
 FORMAT = 1
+LABEL_USER, LABEL_SERVER = "org.jhdeploy.user", "org.jhdeploy.server"  # on each user's container
 
 
 def read_file(path) -> str:
@@ -48,7 +48,6 @@ def user_volume_name(template: str, spawner) -> str:
 
 def update_network(hub, c) -> None:
     """Users reach the hub by its service name on the stack's network."""
-    c.JupyterHub.port = HUB_PORT
     c.JupyterHub.hub_ip = "0.0.0.0"
     c.JupyterHub.hub_connect_ip = hub["hub_service"]
     c.DockerSpawner.network_name = hub["settings"]["DOCKER_NETWORK_NAME"]
@@ -67,13 +66,15 @@ def update_spawner(hub, c) -> None:
     c.DockerSpawner.notebook_dir = s["DOCKER_NOTEBOOK_DIR"]
     c.DockerSpawner.volumes = volumes(s)
     c.DockerSpawner.format_volume_name = user_volume_name
+    # Removed by the spawner when it stops, after it has logged what a crashed server printed.
     c.DockerSpawner.remove = True
-    # The label lets `invoke stop` find containers the hub left behind.
-    c.DockerSpawner.extra_create_kwargs = {"labels": {hub["label"]: hub["project"]}}
+    # Labels let `invoke stop` find containers the hub left behind, and `invoke logs --user` a user's.
+    c.DockerSpawner.extra_create_kwargs = {"labels": {
+        hub["label"]: hub["project"], LABEL_USER: "{raw_username}", LABEL_SERVER: "{raw_servername}"}}
 
 
 def update_limits(hub, c) -> None:
-    """Per-user memory, CPU and GPUs, and timeouts sized for large images on slow disks.
+    """Per-user memory, CPU, GPUs and logs, and timeouts sized for large images on slow disks.
 
     CPU goes through Docker's NanoCpus rather than DockerSpawner.cpu_limit (a
     quota and period), so that `docker inspect` shows it as `--cpus` would.
@@ -81,7 +82,11 @@ def update_limits(hub, c) -> None:
     s = hub["settings"]
     if s["NOTEBOOK_MEM_LIMIT"]:
         c.DockerSpawner.mem_limit = s["NOTEBOOK_MEM_LIMIT"]
-    host_config = {}
+    host_config = {
+        # Not Docker's AutoRemove: a crashed server's container stays until the spawner has read its log.
+        "auto_remove": False,
+        "log_config": {"type": "json-file", "config": log_options(s)},
+    }
     if s["NOTEBOOK_CPU_LIMIT"]:
         host_config["nano_cpus"] = int(s["NOTEBOOK_CPU_LIMIT"] * 1e9)
         # DockerSpawner's cpu_limit defaults to 0.0, which still sets a CPU period,
@@ -89,10 +94,14 @@ def update_limits(hub, c) -> None:
         c.DockerSpawner.cpu_limit = None
     if s["NOTEBOOK_GPUS"]:
         host_config["device_requests"] = [gpu_request(s["NOTEBOOK_GPUS"])]
-    if host_config:
-        c.DockerSpawner.extra_host_config = host_config
+    c.DockerSpawner.extra_host_config = host_config
     c.Spawner.start_timeout = s["SPAWN_TIMEOUT"]
     c.Spawner.http_timeout = s["HTTP_TIMEOUT"]
+
+
+def log_options(s) -> dict:
+    """The same rotation as every service of the stack (compose/*.yml)."""
+    return {"max-size": s["LOG_MAX_SIZE"], "max-file": str(s["LOG_MAX_FILES"])}
 
 
 def gpu_request(gpus):
@@ -176,10 +185,18 @@ def update_database(hub, c, read=read_file) -> None:
     c.JupyterHub.db_url = url
 
 
-def update_tls(hub, c) -> None:
-    if hub["tls"]:
-        c.JupyterHub.ssl_cert = hub["tls"]["cert"]
-        c.JupyterHub.ssl_key = hub["tls"]["key"]
+def update_proxy(hub, c) -> None:
+    """The proxy is a service of its own: the hub neither starts nor stops it, and a hub
+    that stops leaves users' servers running. On start it checks the proxy's routes against
+    the servers that still run, and forgets the servers that died meanwhile."""
+    c.ConfigurableHTTPProxy.should_start = False
+    c.ConfigurableHTTPProxy.api_url = hub["proxy_api"]
+    c.JupyterHub.cleanup_servers = False
+    # Routes are checked this often too: a proxy that restarted on its own gets them back soon.
+    c.JupyterHub.last_activity_interval = 30
+    if hub["public_url"].startswith("https:"):
+        # Browsers then keep to HTTPS for this host, whichever page they saw first.
+        c.JupyterHub.tornado_settings = {"headers": {"Strict-Transport-Security": "max-age=31536000"}}
 
 
 # Mounted secret -> the trait that takes its content (the cookie secret is read by JupyterHub itself).
@@ -328,7 +345,7 @@ def apply_config(hub: dict, c, read_secret=read_file) -> None:
     update_network(hub, c)
     update_spawner(hub, c)
     update_database(hub, c, read_secret)
-    update_tls(hub, c)
+    update_proxy(hub, c)
     update_secrets(hub, c, read_secret)
     update_auth(hub, c)
     update_named_servers(hub, c)

@@ -8,7 +8,7 @@ import time
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Float
+from traitlets import Float, Integer
 
 
 class ReadyDockerSpawner(DockerSpawner):
@@ -19,9 +19,14 @@ class ReadyDockerSpawner(DockerSpawner):
     after 2 s is often noticed after 3 s. We poll from 50 ms, growing to
     `ready_poll_max` seconds, so JupyterHub's first check already succeeds.
     0 turns this off. See docs/performance.md for what it buys.
+
+    It also fails a start at once when the container dies, and logs the last lines
+    of a server that stopped by itself before its container is removed.
     """
 
     ready_poll_max = Float(0.25, config=True, help="Longest pause between readiness checks; 0: off.")
+    last_lines = Integer(40, config=True, help="Lines of a crashed server's log that reach the hub's log.")
+    _reported = ""  # the container whose last lines were logged
 
     async def start(self):
         ip, port = await super().start()
@@ -38,8 +43,26 @@ class ReadyDockerSpawner(DockerSpawner):
                 return
             except (HTTPClientError, OSError):
                 pass  # not listening yet; JupyterHub's own check reports a real failure
+            status = await self.poll()
+            if status is not None:  # it died: say why, and fail now rather than after http_timeout
+                await self._log_last_lines()
+                raise RuntimeError(f"The server's container stopped while starting ({status}).")
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, self.ready_poll_max)
+
+    async def stop(self, now=False):
+        await self._log_last_lines()
+        await super().stop(now=now)
+
+    async def _log_last_lines(self) -> None:
+        """Say what a server that stopped by itself printed last, before its container goes (once)."""
+        container = await self.get_object() if self.object_type == "container" else None
+        if not container or container["State"]["Running"] or container["Id"] == self._reported:
+            return
+        self._reported = container["Id"]
+        output = await self.docker("logs", self.object_id, tail=self.last_lines)
+        self.log.error("The server %s stopped by itself (exit code %s). Its last lines:\n%s",
+                       self.object_name, container["State"]["ExitCode"], output.decode(errors="replace").rstrip())
 
 
 def swarm_mounts(volume_binds: dict, driver=None) -> list[Mount]:

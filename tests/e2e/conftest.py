@@ -9,10 +9,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,12 +25,14 @@ from hubclient import HubClient
 REPO = Path(__file__).resolve().parents[2]
 STANDINS = {
     "JUPYTERHUB_BASE_IMAGE": "jhdeploy-standin/jupyterhub:6.1.1",
+    "PROXY_IMAGE": "jhdeploy-standin/configurable-http-proxy:5.3.0",
     "DOCKER_NOTEBOOK_BASE": "jhdeploy-standin/minimal-notebook:latest",
 }
 # Fixed test tags: repeated runs reuse the build cache, and a developer's own
 # images (the default tags) are never overwritten.
 TEST_IMAGES = {
     "LOCAL_HUB_IMAGE": "jhdtest-hub:latest",
+    "LOCAL_PROXY_IMAGE": "jhdtest-proxy:latest",
     "LOCAL_NOTEBOOK_BASE": "jhdtest-notebook-base:latest",
     "LOCAL_NOTEBOOK_BODY": "jhdtest-notebook-body:latest",
     "LOCAL_NOTEBOOK_IMAGE": "jhdtest-notebook:latest",
@@ -95,6 +100,37 @@ def issue_server_cert(ca_key, ca_cert, hostname: str, directory: Path, *more_nam
                                            serialization.NoEncryption()))
     key_path.chmod(0o644)  # read by the server's container user; a throwaway test key
     return cert_path, key_path
+
+
+class Poller(threading.Thread):
+    """GET a URL every `every` seconds until stopped; keeps what failed (an error, or a status >= 400)."""
+
+    def __init__(self, url: str, verify, every: float = 0.1):
+        super().__init__(daemon=True)
+        self.url, self.verify, self.every = url, verify, every
+        self.requests, self.failures = 0, []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        session = requests.Session()
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise replace `verify`
+        while not self._stop_event.is_set():
+            try:
+                status = session.get(self.url, verify=self.verify, timeout=5, allow_redirects=False).status_code
+                if status >= 400:
+                    self.failures.append(f"HTTP {status}")
+            except requests.RequestException as error:
+                self.failures.append(type(error).__name__)
+            self.requests += 1
+            time.sleep(self.every)
+
+    def __enter__(self) -> Poller:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop_event.set()
+        self.join()
 
 
 @pytest.fixture(scope="session")

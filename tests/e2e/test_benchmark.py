@@ -35,4 +35,6 @@ def test_benchmark_writes_every_field_and_a_chart(docker_engine, tmp_path):
     assert report["hub_api"]["requests_per_second"] > 0 and report["hub_api"]["errors"] == 0
     assert report["hub_api"]["users_present"] >= 5
     assert report["idle_server_memory_mib"] > 0
+    restart = report["restart"]
+    assert restart["user_requests"] > 0 and restart["user_requests_failed"] >= 0 and restart["hub_unavailable_s"] >= 0
     assert report_path.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

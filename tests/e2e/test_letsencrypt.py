@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import time
 import uuid
 
 import pytest
 import requests
-from conftest import docker, free_port, issue_server_cert
+from conftest import Poller, docker, free_port, issue_server_cert
 
 pytestmark = pytest.mark.e2e
 
@@ -118,7 +119,8 @@ def test_certificate_chains_to_pebble_and_the_hub_is_only_behind_the_proxy(le_hu
     assert health.headers["Strict-Transport-Security"].startswith("max-age=")
 
     assert docker("port", f"{le_hub.project}-jupyterhub-1").stdout.strip() == ""  # not published
-    mounts = docker("inspect", "--format", "{{json .Mounts}}", f"{le_hub.project}-proxy-1").stdout
+    assert docker("port", f"{le_hub.project}-proxy-1").stdout.strip() == ""  # behind Caddy
+    mounts = docker("inspect", "--format", "{{json .Mounts}}", f"{le_hub.project}-caddy-1").stdout
     assert "docker.sock" not in mounts
 
     status = le_hub.invoke("status").stdout
@@ -128,8 +130,8 @@ def test_certificate_chains_to_pebble_and_the_hub_is_only_behind_the_proxy(le_hu
 def test_later_tasks_know_the_mode_that_start_was_given(le_hub):
     """`start --le` is remembered: status and logs need no flag, and know the proxy service."""
     status = le_hub.invoke("status").stdout
-    assert "Proxy:    proxy (use_ssl_le)" in status and "compose/letsencrypt.yml" in status
-    logs = le_hub.invoke("logs", "--service", "proxy", "--no-follow").stdout
+    assert "behind caddy" in status and "compose/letsencrypt.yml" in status
+    logs = le_hub.invoke("logs", "--service", "caddy", "--no-follow").stdout
     assert "certificate obtained successfully" in logs
 
 
@@ -176,10 +178,14 @@ def test_port_80_redirects_to_https(le_hub):
     assert response.headers["Location"].startswith(f"https://{FQDN}")
 
 
-def test_restart_serves_the_same_certificate_without_a_new_order(le_hub, acme):
+def test_restart_serves_the_same_certificate_without_a_new_order_and_users_notice_nothing(le_hub, acme):
     serial, orders = served_serial(le_hub.port, le_hub.root_pem), issued(acme)
     assert orders == 1
-    le_hub.invoke("restart", "--le")
+    # alice's server, started by the WebSocket test, answers throughout.
+    with Poller(f"https://{FQDN}:{le_hub.port}/user/alice/api", le_hub.root_pem) as poller:
+        le_hub.invoke("restart")  # no --le: the flag of the last start applies
+        time.sleep(2)
+    assert poller.requests > 20 and poller.failures == [], poller.failures
     assert served_serial(le_hub.port, le_hub.root_pem) == serial
     assert issued(acme) == orders
 

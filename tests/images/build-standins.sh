@@ -8,6 +8,7 @@
 #   jhdeploy-standin/minimal-notebook:latest  contract of quay.io/jupyter/minimal-notebook
 #   jhdeploy-standin/postgres:15              contract of the official postgres image
 #   jhdeploy-standin/caddy:2                  contract of the official caddy image
+#   jhdeploy-standin/configurable-http-proxy:5.3.0  contract of quay.io/jupyterhub/configurable-http-proxy
 #   jhdeploy-standin/pebble:latest            the ACME test server, for the Let's Encrypt tests
 set -o errexit -o pipefail -o nounset
 
@@ -59,4 +60,5 @@ build jhdeploy-standin/minimal-notebook:latest "$here/minimal-notebook" \
   --build-arg "JUPYTERLAB_VERSION=$jupyterlab_version"
 build jhdeploy-standin/postgres:15 "$here/postgres"
 build jhdeploy-standin/caddy:2 "$here/caddy"
+build jhdeploy-standin/configurable-http-proxy:5.3.0 "$here/configurable-http-proxy"
 build jhdeploy-standin/pebble:latest "$here/pebble"

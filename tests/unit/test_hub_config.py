@@ -24,7 +24,11 @@ def test_spawner_removes_containers_and_keeps_a_volume_per_user():
     assert c.DockerSpawner.pull_policy == "never"
     assert c.DockerSpawner.cmd == ["start-singleuser.py"]
     assert c.DockerSpawner.volumes == {"{prefix}-user-{username}{server_suffix}": "/home/jovyan/work"}
-    assert c.DockerSpawner.extra_create_kwargs == {"labels": {"org.jhdeploy.stack": "lab"}}
+    labels = {"org.jhdeploy.stack": "lab", "org.jhdeploy.user": "{raw_username}",
+              "org.jhdeploy.server": "{raw_servername}"}
+    assert c.DockerSpawner.extra_create_kwargs == {"labels": labels}
+    # Not Docker's AutoRemove: the spawner reads a crashed server's log before it removes the container.
+    assert c.DockerSpawner.extra_host_config["auto_remove"] is False
 
 
 def test_the_registry_prefixes_the_notebook_image():
@@ -60,11 +64,23 @@ def test_postgres_url_uses_the_service_and_the_mounted_password():
     assert "p@ss" not in str(hub)  # the settings file holds the secret's path only
 
 
-def test_tls_files_come_from_runtime_secrets_only_in_ssl_mode():
+def test_the_proxy_is_its_own_service_and_a_hub_stop_leaves_servers_alone():
     c = applied()
-    assert c.JupyterHub.ssl_cert == "/run/secrets/ssl_cert"
-    assert c.JupyterHub.ssl_key == "/run/secrets/ssl_key"
-    assert "ssl_cert" not in applied(JUPYTERHUB_SSL="no_ssl").JupyterHub
+    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.ConfigurableHTTPProxy.api_url == "http://proxy:8001"
+    assert c.JupyterHub.cleanup_servers is False
+    assert "ssl_cert" not in c.JupyterHub  # the proxy serves TLS, not the hub
+
+
+def test_https_pages_ask_browsers_to_stay_on_https():
+    assert applied().JupyterHub.tornado_settings["headers"]["Strict-Transport-Security"].startswith("max-age=")
+    assert "tornado_settings" not in applied(JUPYTERHUB_SSL="no_ssl").JupyterHub
+
+
+def test_user_containers_rotate_their_logs_like_the_services():
+    c = applied(LOG_MAX_SIZE="5m", LOG_MAX_FILES="2")
+    assert c.DockerSpawner.extra_host_config["log_config"] == {
+        "type": "json-file", "config": {"max-size": "5m", "max-file": "2"}}
 
 
 def test_secrets_are_read_from_mounted_files():

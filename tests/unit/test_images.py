@@ -7,7 +7,8 @@ S = settings.from_mapping({"DOCKER_NOTEBOOK_BASE": "mirror.example/minimal-noteb
 
 
 def test_layers_in_build_order_each_built_from_the_one_below():
-    assert [layer.name for layer in images.LAYERS] == ["hub", "notebook_base", "notebook_body", "notebook_image"]
+    assert [layer.name for layer in images.LAYERS] == ["hub", "proxy", "notebook_base", "notebook_body",
+                                                       "notebook_image"]
     body, top = images.BY_NAME["notebook_body"], images.BY_NAME["notebook_image"]
     assert images.below(body) is images.BY_NAME["notebook_base"]
     assert images.below(top) is body
@@ -38,7 +39,7 @@ def test_upstream_base_is_a_setting():
 
 
 def test_resume_command_rebuilds_the_failed_layer_and_those_above():
-    remaining = list(images.LAYERS[2:])
+    remaining = list(images.LAYERS[3:])
     assert resume_command(remaining) == "invoke notebook-body notebook-image"
 
 

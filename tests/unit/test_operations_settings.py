@@ -59,7 +59,7 @@ def test_every_obsolete_key_names_what_replaced_it():
 def test_limits_and_timeouts():
     c = applied(NOTEBOOK_MEM_LIMIT="512M", NOTEBOOK_CPU_LIMIT="0.5", SPAWN_TIMEOUT="600", HTTP_TIMEOUT="90")
     assert c.DockerSpawner.mem_limit == "512M"
-    assert c.DockerSpawner.extra_host_config == {"nano_cpus": 500000000}
+    assert c.DockerSpawner.extra_host_config["nano_cpus"] == 500000000
     assert c.DockerSpawner.cpu_limit is None
     assert (c.Spawner.start_timeout, c.Spawner.http_timeout) == (600, 90)
     assert "mem_limit" not in applied().DockerSpawner  # no limit by default

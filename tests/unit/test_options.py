@@ -14,10 +14,11 @@ from test_stack import compose_binary
 
 from jhdeploy import options, settings
 from jhdeploy.layout import SECRET_FILES
-from jhdeploy.stack import Stack
+from jhdeploy.stack import COPIED_SECRET, Stack
 from jhdeploy.userlist import parse
 
 REPO = Path(__file__).resolve().parents[2]
+FIELDS = ("services", "ports", "volumes", "secrets", "copied")
 # One distinct host port per port setting, so that a published port names its setting.
 PORTS = {"JUPYTERHUB_HTTPS_PORT": "10443", "JUPYTERHUB_HTTP_PORT": "10080", "LE_HTTP_PORT": "10081"}
 LE = {"JUPYTERHUB_SSL": "use_ssl_le", "JH_FQDN": "hub.example.org", "JH_EMAIL": "a@example.org",
@@ -53,6 +54,8 @@ def added_by(stack: Stack, files: list[str]) -> dict:
                   for p in service.get("ports", [])},
         "volumes": {volume_keys[v["name"]] for v in merged.get("volumes", {}).values() if v.get("external")},
         "secrets": {secret_names[Path(s["file"]).name] for s in merged.get("secrets", {}).values() if "file" in s},
+        "copied": {s["environment"].removeprefix(COPIED_SECRET).lower() for s in merged.get("secrets", {}).values()
+                   if "environment" in s},
     }
 
 
@@ -78,15 +81,29 @@ def test_each_record_says_what_its_file_adds(values, mode, override):
     """What the file adds on top of the files before it (later ones may build on it)."""
     s = stack(values, mode)
     before = s.compose_files[: s.compose_files.index(override.compose)]
-    without = added_by(s, before) if before else {key: set() for key in ("services", "ports", "volumes", "secrets")}
+    without = added_by(s, before) if before else {key: set() for key in FIELDS}
     with_it = added_by(s, [*before, override.compose])
     assert with_it["services"] - without["services"] == set(override.services)
     assert with_it["ports"] - without["ports"] == set(override.ports)
     assert with_it["volumes"] - without["volumes"] == set(override.volumes)
     assert with_it["secrets"] - without["secrets"] == set(override.secrets)
+    assert with_it["copied"] - without["copied"] == set(override.copied)
 
 
 def test_every_authenticator_record_has_its_hub_mapping():
     assert {auth.hub_function for auth in options.AUTHENTICATORS.values()} == set(config.AUTHENTICATORS)
     assert set(options.AUTHENTICATORS) == set(settings.AUTHENTICATORS)
     assert set(options.SSL_MODES) == set(settings.BY_NAME["JUPYTERHUB_SSL"].choices)
+
+
+def test_every_service_of_every_file_rotates_its_log_by_the_settings():
+    for values, mode in STACKS:
+        s = stack(values, mode)
+        argv = compose_binary() + ["--project-name", "records"]
+        for name in s.compose_files:
+            argv += ["--file", str(REPO / name)]
+        result = subprocess.run(argv + ["config", "--format", "json"], capture_output=True, text=True,
+                                env={"PATH": "/usr/bin:/bin", **s.compose_env(), "HUB_SETTINGS_DIGEST": "x",
+                                     "LOG_MAX_SIZE": "7m", "LOG_MAX_FILES": "4"})
+        for name, service in json.loads(result.stdout)["services"].items():
+            assert service["logging"] == {"driver": "json-file", "options": {"max-size": "7m", "max-file": "4"}}, name

@@ -60,14 +60,16 @@ def test_compose_merges_the_selected_files(tmp_path, mode, published):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     merged = json.loads(result.stdout)
-    hub = merged["services"]["jupyterhub"]
-    assert [p["published"] for p in hub["ports"]] == [published]
-    assert hub["restart"] == "unless-stopped"
+    hub, proxy = merged["services"]["jupyterhub"], merged["services"]["proxy"]
+    assert [p["published"] for p in proxy["ports"]] == [published]  # users reach the proxy, never the hub
+    assert "ports" not in hub
+    assert hub["restart"] == proxy["restart"] == "unless-stopped"
     assert merged["volumes"]["data"]["external"] is True
     network = merged["networks"]["default"]
     assert network["name"] == "jupyterhub-network" and network["external"] is True
-    secrets = {entry["source"] for entry in hub["secrets"]}
+    secrets = {entry["target"] for entry in proxy["secrets"]}
     assert ("ssl_key" in secrets) == (mode == "use_ssl_ss")
+    assert proxy["cap_drop"] == ["ALL"]
 
 
 def test_the_swarm_stack_file_has_deploy_sections_and_nothing_swarm_refuses(tmp_path):
@@ -85,8 +87,9 @@ def test_the_swarm_stack_file_has_deploy_sections_and_nothing_swarm_refuses(tmp_
     for name, service in merged["services"].items():
         assert "build" not in service and "container_name" not in service, name
         assert service.get("deploy"), name
-    hub = merged["services"]["jupyterhub"]
+    hub, proxy = merged["services"]["jupyterhub"], merged["services"]["proxy"]
     assert hub["deploy"]["endpoint_mode"] == "dnsrr"
     assert hub["deploy"]["placement"]["constraints"] == ["node.role == manager"]
-    assert [p["mode"] for p in hub["ports"]] == ["host"]
+    assert proxy["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+    assert [p["mode"] for p in proxy["ports"]] == ["host"]
     assert "environment" not in hub  # the mode reaches the hub in its settings file, nothing else

@@ -6,14 +6,15 @@ import stat
 import pytest
 from configs import stack
 
-from jhdeploy import state
+from jhdeploy import settings, state
 from jhdeploy.errors import DeployError
-from jhdeploy.stack import from_saved
+from jhdeploy.stack import Stack, from_saved
 
 
 def test_saved_state_is_owner_only_and_rebuilds_the_running_stack(tmp_path):
-    started = stack(tmp_path, JUPYTERHUB_SSL="use_ssl_le", JH_FQDN="hub.example.org", COMPOSE_PROJECT_NAME="lab",
-                    DUMMY_AUTH_PASSWORD="never-saved-anywhere")
+    started = Stack(tmp_path, settings.from_mapping({"JH_FQDN": "hub.example.org", "COMPOSE_PROJECT_NAME": "lab",
+                                                     "DUMMY_AUTH_PASSWORD": "never-saved-anywhere"},
+                                                    {"JUPYTERHUB_SSL": "use_ssl_le"}))
     state.save(started)
     path = tmp_path / "state/stack.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
@@ -21,6 +22,7 @@ def test_saved_state_is_owner_only_and_rebuilds_the_running_stack(tmp_path):
     again = from_saved(tmp_path, state.load(tmp_path))
     assert again.project == "lab" and again.compose_files == started.compose_files
     assert again.ssl.name == "use_ssl_le" and again.volumes == started.volumes
+    assert again.settings.overrides == {"JUPYTERHUB_SSL": "use_ssl_le"}  # `start --le` is remembered
     state.forget(tmp_path)
     assert state.load(tmp_path) is None
 
