@@ -117,7 +117,8 @@ def confirm(question: str, yes: bool) -> None:
 def _setup(c):
     """Create .env, userlist, secrets and the self-signed certificate when missing."""
     resolved = resolve()
-    print(f"Settings in {resolved.env_file.name} are valid. Secrets are in {resolved.secrets_dir.name}/.")
+    print(f"Settings in {resolved.env_file.name} are valid. Secrets are in {resolved.secrets_dir.name}/ "
+          f"(owner-only).\n{resolved.login_hint}")
 
 
 def build_layers(c, layers, no_cache: bool) -> None:

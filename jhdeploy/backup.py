@@ -140,7 +140,7 @@ SQLITE_BACKUP = (
 
 
 def compose_argv(c, stack: Stack, args: list[str]) -> tuple[list[str], dict]:
-    return engine.compose_argv(c, stack, args), {**os.environ, **engine.compose_env(stack)}
+    return engine.compose_argv(c, stack, args), {**os.environ, **engine.compose_env(c, stack)}
 
 
 def ensure_postgres(c, stack: Stack) -> None:

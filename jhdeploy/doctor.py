@@ -132,6 +132,19 @@ def dns_checks(stack: Stack) -> list[Check]:
                         "(check that this is this host)")]
 
 
+def fence_checks(c, stack: Stack) -> list[Check]:
+    """Whether users' servers are fenced from each other and from this host."""
+    if not stack.fenced:
+        why = "Docker Swarm" if stack.in_swarm else "USER_NETWORK_FENCE=no"
+        return [Check(False, f"User network fence is off ({why}): users' servers can reach each other and this host",
+                      "set USER_NETWORK_FENCE=yes (Compose mode)", warning=True)]
+    if not engine.stack_containers(c, stack.project):
+        return [Check(True, "User network fence: applied by `invoke start`")]
+    result = engine.fence(c, stack, "check")
+    return [Check(result.ok, f"User network fence: {result.stdout.strip() or 'its service does not run'}",
+                  "`invoke restart` starts the fence service again")]
+
+
 def fast(c, stack: Stack) -> list[Check]:
     """What `invoke start` checks first: quick, local, and fatal if wrong."""
     return secret_checks(stack) + port_checks(c, stack)
@@ -155,6 +168,7 @@ def everything(c, root: Path, running: Stack | None) -> list[Check]:
     checks += secret_checks(stack)
     if engine_ok:
         checks += port_checks(c, running or stack) + image_checks(c, stack) + disk_checks(c)
+        checks += fence_checks(c, running or stack)
     return checks + dns_checks(stack)
 
 

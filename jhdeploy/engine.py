@@ -6,13 +6,14 @@ commands that change something; `probe` is for read-only questions.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from jhdeploy import state
+from jhdeploy import network, state
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import HUB_SERVICE, STACK_LABEL
 from jhdeploy.stack import Stack
@@ -71,18 +72,20 @@ def compose_argv(c, stack: Stack, args: list[str]) -> list[str]:
     return argv + args
 
 
-def compose_env(stack: Stack) -> dict[str, str]:
-    return {**stack.compose_env(), "HUB_SETTINGS_DIGEST": state.hub_settings_digest(stack.root)}
+def compose_env(c, stack: Stack) -> dict[str, str]:
+    """The stack's values, and what only Docker or state/ know: the network's addresses, the settings' digest."""
+    env = {**stack.compose_env(), "HUB_SETTINGS_DIGEST": state.hub_settings_digest(stack.root)}
+    return {**env, **network_plan(c, stack).compose_env()} if stack.fenced else env
 
 
 def compose(c, stack: Stack, args: list[str], **kwargs):
     """Run Compose for this stack: its project name, its files, its resolved values."""
-    kwargs.setdefault("env", compose_env(stack))
+    kwargs.setdefault("env", compose_env(c, stack))
     return run(c, compose_argv(c, stack, args), **kwargs)
 
 
 def compose_probe(c, stack: Stack, args: list[str]):
-    return c.run(shlex.join(compose_argv(c, stack, args)), env=compose_env(stack), hide=True, warn=True,
+    return c.run(shlex.join(compose_argv(c, stack, args)), env=compose_env(c, stack), hide=True, warn=True,
                  dry=False, echo=False, in_stream=False)
 
 
@@ -98,18 +101,54 @@ def ensure_volume(c, name: str, project: str) -> bool:
     return True
 
 
-def ensure_network(c, name: str, project: str) -> bool:
-    """Create a bridge network unless it exists; True if created."""
-    if probe(c, ["docker", "network", "inspect", name]).ok:
+def ipam(c, name: str) -> list[dict] | None:
+    """`docker network inspect`'s IPAM config of a network, or None when it does not exist."""
+    result = probe(c, ["docker", "network", "inspect", "--format", "{{json .IPAM.Config}}", name])
+    return (json.loads(result.stdout) or []) if result.ok else None
+
+
+def ensure_network(c, stack: Stack) -> bool:
+    """Create the stack's bridge network unless it exists (split for the fence, network.py); True if created."""
+    name, label = stack.settings["DOCKER_NETWORK_NAME"], ["--label", f"{STACK_LABEL}={stack.project}"]
+    existing = ipam(c, name)
+    if existing is not None:
+        if stack.fenced and network.from_ipam(existing) is None:
+            raise DeployError(
+                f"The network {name} has no subnet split for the user network fence (an earlier release made it). "
+                f"Run `invoke stop`, then `docker network rm {name}`, and start again; or set USER_NETWORK_FENCE=no.")
         return False
-    run(c, ["docker", "network", "create", "--label", f"{STACK_LABEL}={project}", name], hide="out")
+    run(c, ["docker", "network", "create", *label, name], hide="out")
+    if stack.fenced:
+        # Docker knows which subnets are free here (other networks, this host's routes): it picks one,
+        # and the network is made again with that subnet split in two.
+        plan = network.Plan(ipaddress.IPv4Network((ipam(c, name) or [{}])[0].get("Subnet", "")))
+        run(c, ["docker", "network", "rm", name], hide="out")
+        run(c, ["docker", "network", "create", "--subnet", str(plan.subnet), "--gateway", plan.gateway,
+                "--ip-range", str(plan.users), *label, name], hide="out")
     return True
+
+
+def network_plan(c, stack: Stack) -> network.Plan:
+    """The fenced network's layout; an example one until `invoke start` has created the network."""
+    return network.from_ipam(ipam(c, stack.settings["DOCKER_NETWORK_NAME"]) or []) or network.Plan(network.EXAMPLE)
+
+
+FENCE_SERVICE = "fence"  # compose/fence.yml
+
+
+def fence(c, stack: Stack, action: str, running: bool = True):
+    """`python3 -m jhdeploy_hub.fence ACTION` (check, remove): in the running fence, or a one-off one."""
+    argv = ["python3", "-m", "jhdeploy_hub.fence", action, "--project", stack.project,
+            "--users", str(network_plan(c, stack).users)]
+    if running:
+        return compose_probe(c, stack, ["exec", "-T", FENCE_SERVICE, *argv])
+    return compose(c, stack, ["run", "--rm", "--no-deps", FENCE_SERVICE, *argv], warn=True, hide="both", echo=False)
 
 
 def ensure_stack_resources(c, stack: Stack) -> list[str]:
     """The network and the volumes that Compose expects to exist; returns what was created."""
     created = []
-    if not stack.in_swarm and ensure_network(c, stack.settings["DOCKER_NETWORK_NAME"], stack.project):
+    if not stack.in_swarm and ensure_network(c, stack):
         created.append(f"network {stack.settings['DOCKER_NETWORK_NAME']}")
     for volume in stack.volumes:
         if ensure_volume(c, volume, stack.project):

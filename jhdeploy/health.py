@@ -13,11 +13,11 @@ from jhdeploy.stack import Stack
 def check(stack: Stack, timeout: float = 5) -> tuple[bool, str]:
     """GET /hub/health through the published port, verifying the certificate.
 
-    With an ACME certificate the name on it may not resolve here, so the check
-    connects to the local port with JH_FQDN as the server name, and asks for a
-    certificate that names it.
+    With an ACME certificate or the admin's own, the name on it may not resolve
+    here, so the check connects to the local port with JH_FQDN as the server
+    name, and asks for a certificate that names it.
     """
-    if stack.ssl.verify == "acme":
+    if stack.ssl.verify == "by_name":
         served = tlsprobe.fetch(stack.settings[stack.ssl.port_key], stack.host, timeout=timeout)
         if served.certificate is None or stack.host not in tlsprobe.names(served.certificate):
             return False, "no certificate for JH_FQDN yet"

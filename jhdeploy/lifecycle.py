@@ -79,6 +79,9 @@ def stop(c, stack: Stack, env_project: str | None = None, keep_servers: bool = F
     running = engine.spawned_containers(c, stack.project, running_only=True)
     if not keep_servers:
         engine.stop_containers(c, engine.spawned_containers(c, stack.project))
+        # The fence outlives its service (for --keep-servers); with no server left, its rules go too.
+        if stack.fenced and not engine.fence(c, stack, "remove", running=False).ok:
+            say("warning: the fence's firewall rules could not be removed; they stop nothing while no server runs.")
     state.forget(stack.root)
     kept = f"{len(running)} user server(s) kept running; `invoke start` brings the hub back to them" \
         if keep_servers else f"{len(running)} user server(s) stopped"
@@ -158,6 +161,8 @@ def status(c, stack: Stack, saved: dict | None, env_stack: Stack) -> None:
         routes = engine.compose_probe(c, stack, ["exec", "-T", PROXY_SERVICE, "jhdeploy-proxy", "routes"])
         say(f"Proxy:    {PROXY_SERVICE}, {routes.stdout.strip() + ' route(s)' if routes.ok else 'not answering'}"
             + (f", behind {stack.ssl.front}" if stack.ssl.front else ""))
+        if stack.fenced:
+            say(f"Fence:    {engine.fence(c, stack, 'check').stdout.strip() or 'not running'}")
         users = engine.user_servers(c, stack.project)
         say(f"User servers: {len(users)}" + "".join(f"\n  {line}" for line in users))
     say(f"Hub health: {health.describe(stack)}")

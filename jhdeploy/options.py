@@ -77,34 +77,54 @@ def le_problems(stack: Stack) -> list[str]:
     return found
 
 
+def own_certificate_problems(stack: Stack) -> list[str]:
+    """use_ssl_own: the certificate is checked at start, and served as it is."""
+    from jhdeploy import certs  # cryptography, imported only when a certificate is checked
+
+    s = stack.settings
+    missing = [key for key in ("SSL_CERT_PATH", "SSL_KEY_PATH", "JH_FQDN") if not s[key]]
+    if missing:
+        return [f"JUPYTERHUB_SSL=use_ssl_own needs {', '.join(missing)}: your certificate, its key, and the "
+                "host name it is for."]
+    return certs.own_problems(stack.secret_source("ssl_cert"), stack.secret_source("ssl_key"), s["JH_FQDN"])
+
+
 @dataclass(frozen=True)
 class SslMode:
     name: str
     override: Override
     scheme: str  # of the public URL
     port_key: str  # the setting whose port is in the public URL
-    verify: str  # how this host checks the hub: "generated" certificate, "acme" (by name), or "none"
+    verify: str  # how this host checks the hub: with the "generated" certificate, "by_name" (SNI), or "none"
+    default_bind_ip: str = "0.0.0.0"  # where the public port listens unless JUPYTERHUB_BIND_IP says
+    acme: bool = False  # the certificate comes over ACME: JH_FQDN must resolve here; not on swarm yet
     front: str | None = None  # a service in front of the proxy, if any: `invoke status` shows it
+    tls_files: tuple[str, str] | None = None  # settings naming the certificate and key, if not secrets/'s
+    # An inner hop (Caddy -> proxy) says http: the hub then takes the scheme from its public URL.
+    set_public_url: bool = False
     login_note: str = ""
     problems: Callable[[Stack], list[str]] = _none
 
 
+PROXY_TLS = Override("compose/proxy_tls.yml", ports=("JUPYTERHUB_HTTPS_PORT",), copied=("ssl_cert", "ssl_key"))
 SSL_MODES = {mode.name: mode for mode in (
-    SslMode("use_ssl_ss", Override("compose/ssl_ss.yml", ports=("JUPYTERHUB_HTTPS_PORT",),
-                                   copied=("ssl_cert", "ssl_key")),
-            "https", "JUPYTERHUB_HTTPS_PORT", "generated",
+    SslMode("use_ssl_ss", PROXY_TLS, "https", "JUPYTERHUB_HTTPS_PORT", "generated",
             login_note="The certificate is self-signed: your browser asks you to accept it once."),
+    SslMode("use_ssl_own", PROXY_TLS, "https", "JUPYTERHUB_HTTPS_PORT", "by_name",
+            tls_files=("SSL_CERT_PATH", "SSL_KEY_PATH"), problems=own_certificate_problems),
     SslMode("use_ssl_le", Override("compose/letsencrypt.yml", services=("caddy",),
                                    ports=("LE_HTTP_PORT", "JUPYTERHUB_HTTPS_PORT"), volumes=("CADDY_VOLUME_HOST",)),
-            "https", "JUPYTERHUB_HTTPS_PORT", "acme", front="caddy", problems=le_problems),
+            "https", "JUPYTERHUB_HTTPS_PORT", "by_name", front="caddy", acme=True, set_public_url=True,
+            problems=le_problems),
     SslMode("no_ssl", Override("compose/no_ssl.yml", ports=("JUPYTERHUB_HTTP_PORT",)),
-            "http", "JUPYTERHUB_HTTP_PORT", "none"),
+            "http", "JUPYTERHUB_HTTP_PORT", "none", default_bind_ip="127.0.0.1"),
 )}
 
 
 # --- Authenticators (JUPYTERHUB_AUTHENTICATOR) ----------------------------------------------
 
 OAUTH_CLIENT = Override("compose/oauth.yml", secrets=("oauth_client_secret",))
+ADMIN_PASSWORD = Override("compose/admin_password.yml", secrets=("admin_password",))
 
 
 def oauth_problems(stack: Stack) -> list[str]:
@@ -131,32 +151,39 @@ class Authenticator:
     name: str
     hub_function: str  # the function of jhdeploy_hub.config that configures it
     login_hint: str
-    override: Override | None = None
+    overrides: tuple[Override, ...] = ()
     required: tuple[tuple[str, str], ...] = ()  # (setting, where an admin gets it)
     # (setting, secret): a secret that may be given in .env, handed to the hub as a file under secrets/
     from_env: tuple[str, str] | None = None
+    uses_userlist: bool = True  # userlist says who may log in (an empty one lets nobody in)
+    temporary_users: bool = False  # users come and go: their volumes and accounts are removed with their servers
     problems: Callable[[Stack], list[str]] = _none
 
 
 AUTHENTICATORS = {auth.name: auth for auth in (
     Authenticator("dummy_authenticator", "configure_shared_password",
-                  "Log in as a user listed in userlist with the shared password (DUMMY_AUTH_PASSWORD); admins "
-                  "have their own: `invoke user-password NAME` prints either.",
-                  override=Override("compose/shared_password.yml", secrets=("shared_password", "admin_password")),
+                  "Log in as a user listed in userlist with the shared password (in secrets/shared_password, "
+                  "or DUMMY_AUTH_PASSWORD); admins have their own, in secrets/admin_password. "
+                  "`invoke user-password NAME` prints either.",
+                  overrides=(Override("compose/shared_password.yml", secrets=("shared_password",)),
+                             ADMIN_PASSWORD),
                   from_env=("DUMMY_AUTH_PASSWORD", "shared_password")),
-    Authenticator("tmp_authenticator", "configure_tmp", "Every visitor gets a temporary user."),
+    Authenticator("tmp_authenticator", "configure_tmp", "Every visitor gets a temporary user.",
+                  uses_userlist=False, temporary_users=True),
     Authenticator("hash_authenticator", "configure_hash",
                   "Log in as a user listed in userlist; `invoke user-password NAME` prints the password.",
-                  override=Override("compose/hash.yml", secrets=("hash_secret_key",))),
+                  overrides=(Override("compose/hash.yml", secrets=("hash_secret_key",)),)),
     Authenticator("native_authenticator", "configure_native",
-                  "Sign up at /hub/signup; admins authorize new users at /hub/authorize."),
+                  "Sign up at /hub/signup; admins authorize new users at /hub/authorize. The admins in userlist "
+                  "exist already: `invoke user-password NAME` prints their generated passwords.",
+                  overrides=(ADMIN_PASSWORD,), uses_userlist=False),
     Authenticator("github_authenticator", "configure_github", "Log in through your identity provider.",
-                  override=OAUTH_CLIENT, from_env=("GITHUB_CLIENT_SECRET", "oauth_client_secret"),
+                  overrides=(OAUTH_CLIENT,), from_env=("GITHUB_CLIENT_SECRET", "oauth_client_secret"),
                   problems=oauth_problems,
                   required=(("GITHUB_CLIENT_ID", "create an OAuth app at https://github.com/settings/developers "
                                                  "(or in your GitHub Enterprise)"),)),
     Authenticator("generic_oauth", "configure_generic", "Log in through your identity provider.",
-                  override=OAUTH_CLIENT, from_env=("OAUTH_CLIENT_SECRET", "oauth_client_secret"),
+                  overrides=(OAUTH_CLIENT,), from_env=("OAUTH_CLIENT_SECRET", "oauth_client_secret"),
                   problems=oauth_problems,
                   required=(("OAUTH_CLIENT_ID", "register a client (confidential, authorization code flow) "
                                                 "with your OpenID provider"),)),
@@ -198,13 +225,15 @@ ADDONS = (
           and bool(stack.settings["ACME_CA_ROOT"])),
     # `invoke swarm-deploy`: only what Docker Swarm needs beyond the other files.
     Addon(Override("compose/swarm.yml"), lambda stack: stack.in_swarm),
+    # USER_NETWORK_FENCE: users' servers fenced from each other and from this host.
+    Addon(Override("compose/fence.yml", services=("fence",)), lambda stack: stack.fenced),
 )
 
 
 def all_overrides() -> list[Override]:
     """Every record that claims a Compose file, once each."""
     found = [BASE, *(mode.override for mode in SSL_MODES.values()),
-             *(auth.override for auth in AUTHENTICATORS.values() if auth.override),
+             *(override for auth in AUTHENTICATORS.values() for override in auth.overrides),
              *(db.override for db in DATABASES.values() if db.override),
              *(addon.override for addon in ADDONS)]
     unique: list[Override] = []

@@ -14,16 +14,28 @@ def shared(c, stack: Stack, name: str) -> str:
     return stack.secret_path(secret).read_text(encoding="utf-8").strip()
 
 
-def hashed(c, stack: Stack, name: str) -> str:
-    """hash_authenticator: derived from the generated key by the hub image's own hashauthenticator."""
+def in_hub(c, stack: Stack, *command: str) -> str:
+    """`python3 -m jhdeploy_hub.cli COMMAND` in a one-off hub container: the hub's own derivation, its secrets."""
     engine.ensure_stack_resources(c, stack)
     result = engine.compose(c, stack, ["run", "--rm", "--no-deps", "-T", "--entrypoint", "python3", HUB_SERVICE,
-                                       "-m", "jhdeploy_hub.cli", "hash-password", name,
-                                       str(stack.settings["HASH_PASSWORD_LENGTH"])], hide="out", echo=False)
+                                       "-m", "jhdeploy_hub.cli", *command], hide="out", echo=False)
     return result.stdout.strip().splitlines()[-1]
 
 
-SHOWN_BY = {"dummy_authenticator": shared, "hash_authenticator": hashed}
+def hashed(c, stack: Stack, name: str) -> str:
+    """hash_authenticator: derived from the generated key by the hub image's own hashauthenticator."""
+    return in_hub(c, stack, "hash-password", name, str(stack.settings["HASH_PASSWORD_LENGTH"]))
+
+
+def native_admin(c, stack: Stack, name: str) -> str:
+    """native_authenticator: an admin's first password (users sign up with their own)."""
+    if name not in stack.users.admins:
+        raise DeployError(f"{name!r} is not an admin in userlist: with native_authenticator users choose their "
+                          "own password when they sign up.", code=2)
+    return in_hub(c, stack, "admin-password", name)
+
+
+SHOWN_BY = {"dummy_authenticator": shared, "hash_authenticator": hashed, "native_authenticator": native_admin}
 
 
 def of(c, stack: Stack, name: str) -> str:
@@ -31,6 +43,6 @@ def of(c, stack: Stack, name: str) -> str:
     if show is None:
         raise DeployError(f"JUPYTERHUB_AUTHENTICATOR is {stack.authenticator.name}: its users choose their own "
                           "passwords, or log in elsewhere.", code=2)
-    if name not in stack.users.allowed:
+    if stack.authenticator.uses_userlist and name not in stack.users.allowed:
         raise DeployError(f"{name!r} is not in userlist, so it cannot log in.", code=2)
     return show(c, stack, name)

@@ -12,8 +12,11 @@ GENERATED = {
     "cookie_secret": lambda: secrets.token_hex(32),
     "postgres_password": lambda: secrets.token_urlsafe(32),
     "hash_secret_key": lambda: secrets.token_hex(32),
-    # dummy_authenticator's admins; SharedPasswordAuthenticator wants 32 characters or more.
+    # dummy_authenticator's admins (SharedPasswordAuthenticator wants 32 characters or more),
+    # or the key of native_authenticator admins' first passwords.
     "admin_password": lambda: secrets.token_urlsafe(32),
+    # dummy_authenticator's users, unless DUMMY_AUTH_PASSWORD sets it.
+    "shared_password": lambda: secrets.token_urlsafe(16),
 }
 
 
@@ -29,9 +32,9 @@ def store(directory: Path, name: str, value: str) -> bool:
     return True
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Create `path` with mode 0600 from the start, so it is never readable by others."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Create `path` with `mode` (owner-only by default) from the start, never readable by others before."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
 

@@ -172,7 +172,34 @@ def _check_path(value: str) -> str | None:
 
 
 def _check_password(value: str) -> str | None:
+    if value in KNOWN_PASSWORDS:
+        return "a password of your own: this one was published in an earlier .env-template. Remove the line, " \
+            "and `invoke setup` generates one"
     return None if len(value) >= 8 else "at least 8 characters"
+
+
+def _check_hex_length(value: str) -> str | None:
+    return None if value.isdigit() and 1 <= int(value) <= 64 else "a number of hex digits from 1 to 64"
+
+
+def _check_ip(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+        return None
+    except ValueError:
+        return "an IP address of this host, such as 127.0.0.1 or 0.0.0.0"
+
+
+def _check_conf_file(value: str) -> str | None:
+    if not value.startswith("conf/") or ".." in value.split("/"):
+        return "a file under conf/, such as conf/logo.png"
+    return None
+
+
+def _check_file(value: str) -> str | None:
+    if value.startswith("/") or ".." not in value.split("/"):
+        return None
+    return "an absolute path, or a path here without '..'"
 
 
 def _check_command(value: str) -> str | None:
@@ -220,6 +247,10 @@ KINDS: dict[str, Kind] = {
     "constraints": Kind(_no_check, _items(";"), []),
     "command": Kind(_check_command, shlex.split, []),
     "password": Kind(_check_password),
+    "hex_length": Kind(_check_hex_length, int),
+    "ip": Kind(_check_ip),
+    "conf_file": Kind(_check_conf_file),
+    "file": Kind(_check_file),
     "memory": Kind(_check_memory),
     "log_size": Kind(_check_log_size),
     "cpus": Kind(_check_cpus, float, None),
@@ -233,7 +264,7 @@ KINDS: dict[str, Kind] = {
 
 AUTHENTICATORS = ("dummy_authenticator", "tmp_authenticator", "hash_authenticator",
                   "native_authenticator", "github_authenticator", "generic_oauth")
-DEFAULT_DUMMY_PASSWORD = "change-me-now"
+KNOWN_PASSWORDS = ("change-me-now",)  # published by earlier templates: refused, never used
 
 STACK = "Stack"
 TLS = "Web access and TLS"
@@ -251,7 +282,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COMPOSE_PROJECT_NAME", "jupyterhub", STACK,
             "Compose project name. Give each stack on one host its own name.", kind="project"),
     Setting("DOCKER_NETWORK_NAME", "${COMPOSE_PROJECT_NAME}-network", STACK,
-            "Docker network shared by the hub and the user containers.", kind="docker_name"),
+            "Docker network shared by the hub and the user containers. `invoke start` creates it with a "
+            "subnet of its own: the lower half for the stack's services, the upper half for users' "
+            "servers.", kind="docker_name"),
+    Setting("USER_NETWORK_FENCE", "yes", STACK,
+            "yes: a user's server reaches the hub, the proxy and the internet, but not other users' "
+            "servers, services on this host, or the cloud metadata address (firewall rules in Docker's "
+            "DOCKER-USER chain, kept by the fence service). no: one flat network, as in earlier releases.",
+            kind="bool"),
     Setting("DATA_VOLUME_HOST", "${COMPOSE_PROJECT_NAME}-data", STACK,
             "Docker volume that keeps the hub's database across stops and rebuilds.", kind="docker_name"),
     Setting("DATA_VOLUME_CONTAINER", "/data", STACK,
@@ -259,9 +297,10 @@ SETTINGS: tuple[Setting, ...] = (
 
     Setting("JUPYTERHUB_SSL", "use_ssl_ss", TLS,
             "use_ssl_ss: the proxy serves HTTPS with a generated self-signed certificate. "
+            "use_ssl_own: it serves your own certificate (SSL_CERT_PATH, SSL_KEY_PATH). "
             "use_ssl_le: Caddy in front gets a Let's Encrypt (ACME) certificate for JH_FQDN and renews "
             "it (also `invoke start --le`). no_ssl: plain HTTP, for running behind a proxy of your own.",
-            choices=("use_ssl_ss", "use_ssl_le", "no_ssl")),
+            choices=("use_ssl_ss", "use_ssl_own", "use_ssl_le", "no_ssl")),
     Setting("JH_FQDN", "", TLS,
             "The hub's public host name. use_ssl_ss adds it to the certificate; use_ssl_le needs it "
             "(a public DNS name pointing at this host). Empty: localhost.",
@@ -279,6 +318,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Host port for HTTPS (use_ssl_ss, use_ssl_le).", kind="port"),
     Setting("JUPYTERHUB_HTTP_PORT", "8000", TLS,
             "Host port for plain HTTP (no_ssl).", kind="port"),
+    Setting("JUPYTERHUB_BIND_IP", "", TLS,
+            "The host address the public port listens on. Empty: 127.0.0.1 with no_ssl (for a proxy of "
+            "your own on this host), every address otherwise. 0.0.0.0 opens no_ssl to the network.",
+            kind="ip", optional=True),
+    Setting("SSL_CERT_PATH", "", TLS,
+            "use_ssl_own: your certificate (PEM, with its intermediates), a path here or an absolute "
+            "one. Checked at start: it matches the key, has not expired and names JH_FQDN.",
+            kind="file", optional=True),
+    Setting("SSL_KEY_PATH", "", TLS,
+            "use_ssl_own: the certificate's private key (PEM).", kind="file", optional=True),
     Setting("LE_HTTP_PORT", "80", TLS,
             "use_ssl_le: host port for HTTP, which answers ACME challenges and redirects to HTTPS. "
             "Let's Encrypt validates on port 80.", kind="port"),
@@ -296,11 +345,17 @@ SETTINGS: tuple[Setting, ...] = (
             "admins authorize them at /hub/authorize. github_authenticator: GitHub (or GitHub "
             "Enterprise) OAuth. generic_oauth: any OpenID Connect provider.",
             choices=AUTHENTICATORS),
-    Setting("DUMMY_AUTH_PASSWORD", DEFAULT_DUMMY_PASSWORD, AUTH,
-            "dummy_authenticator: the shared password. Change it on anything but a laptop.", kind="password"),
-    Setting("HASH_PASSWORD_LENGTH", "8", AUTH,
-            "hash_authenticator: length of each user's password. The key is generated in "
-            "secrets/hash_secret_key.", kind="count"),
+    Setting("DUMMY_AUTH_PASSWORD", "", AUTH,
+            "dummy_authenticator: the users' shared password (8 characters or more). Empty: `invoke "
+            "setup` generates one in secrets/shared_password. Admins have their own, generated in "
+            "secrets/admin_password. `invoke user-password NAME` prints either.",
+            kind="password", optional=True),
+    Setting("HASH_PASSWORD_LENGTH", "16", AUTH,
+            "hash_authenticator: length of each user's password, in hex digits (4 bits each; 16 gives "
+            "64 bits). The key is generated in secrets/hash_secret_key.", kind="hex_length"),
+    Setting("TMP_ACTIVE_SERVER_LIMIT", "20", AUTH,
+            "tmp_authenticator: most servers of anonymous visitors running at once; a temporary user's "
+            "container and volume go when the server stops or is culled.", kind="count"),
     Setting("NATIVEAUTH_SIGNUP", "authorize_signup", AUTH,
             "native_authenticator: open_signup lets anyone who signs up log in; authorize_signup "
             "waits for an admin to authorize them at /hub/authorize.",
@@ -427,8 +482,8 @@ SETTINGS: tuple[Setting, ...] = (
             "The original values lab and notebook still work. A hub setting: no rebuild.",
             kind="ui", choices=tuple(UI_PATHS)),
     Setting("LOGO_IMAGE", "", LOOK,
-            "The hub's logo: an image file under conf/, such as conf/logo.png. Empty: JupyterHub's logo.",
-            kind="relative_path", optional=True),
+            "The hub's logo: an image file under conf/, such as conf/logo.png (the hub serves it without "
+            "login). Empty: JupyterHub's logo.", kind="conf_file", optional=True),
 
     Setting("DOCKER_NOTEBOOK_DIR", "/home/jovyan/work", SPAWNER,
             "Where each user's volume is mounted in the user's container.", kind="path"),
@@ -441,9 +496,12 @@ SETTINGS: tuple[Setting, ...] = (
             "The notebook user's uid in the image (docker-stacks: 1000); owns the shared folder.", kind="count"),
     Setting("NB_GID", "100", SPAWNER,
             "The notebook user's gid in the image (docker-stacks: 100).", kind="count"),
-    Setting("NOTEBOOK_MEM_LIMIT", "", SPAWNER,
+    Setting("NOTEBOOK_MEM_LIMIT", "2G", SPAWNER,
             "Memory limit of each user's container, such as 512M or 2G. Empty: no limit.",
             kind="memory", optional=True),
+    Setting("NOTEBOOK_PIDS_LIMIT", "1024", SPAWNER,
+            "Most processes and threads in each user's container, so that a fork loop stops there.",
+            kind="count"),
     Setting("NOTEBOOK_CPU_LIMIT", "", SPAWNER,
             "CPU limit of each user's container, in cores, such as 0.5 or 2. Empty: no limit.",
             kind="cpus", optional=True),

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from jhdeploy import certs, secretfiles
+from jhdeploy.settings import SettingsError
 from jhdeploy.stack import Stack
 
 
 def copy_templates(root: Path) -> list[str]:
-    """Create .env and userlist from their templates when missing; never overwrite."""
+    """Create .env (owner-only: it may hold passwords) and userlist from their templates; never overwrite."""
     created = []
-    for target, template in ((".env", ".env-template"), ("userlist", "userlist-template")):
+    for target, template, mode in ((".env", ".env-template", 0o600), ("userlist", "userlist-template", 0o644)):
         if not (root / target).exists():
-            shutil.copyfile(root / template, root / target)
+            secretfiles.write_private(root / target, (root / template).read_bytes(), mode)
             created.append(target)
     return created
 
@@ -30,6 +30,10 @@ def ensure_runtime_files(stack: Stack) -> list[str]:
     if stack.uses_tls:
         cert, key = stack.secret_path("ssl_cert"), stack.secret_path("ssl_key")
         fqdn = stack.settings["JH_FQDN"]
-        if certs.ensure_self_signed(cert, key, fqdn):
+        try:
+            written = certs.ensure_self_signed(cert, key, fqdn)
+        except ValueError as error:
+            raise SettingsError([f"JUPYTERHUB_SSL=use_ssl_ss: {error}"]) from None
+        if written:
             created.append(f"secrets/{cert.name} (self-signed for {', '.join(certs.wanted_names(fqdn))})")
     return created

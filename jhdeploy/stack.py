@@ -64,6 +64,11 @@ class Stack:
     def in_swarm(self) -> bool:
         return self.mode == "swarm"
 
+    @property
+    def fenced(self) -> bool:
+        """The user network fence: its rules are for a Docker bridge, so Compose mode only."""
+        return self.settings["USER_NETWORK_FENCE"] and not self.in_swarm
+
     # --- the records this .env chooses -------------------------------------------------------
 
     @property
@@ -80,7 +85,7 @@ class Stack:
 
     @property
     def overrides(self) -> list[options.Override]:
-        chosen = [options.BASE, self.ssl.override, self.authenticator.override, self.database.override]
+        chosen = [options.BASE, self.ssl.override, *self.authenticator.overrides, self.database.override]
         chosen += [addon.override for addon in options.ADDONS if addon.applies(self)]
         return [override for override in chosen if override]
 
@@ -117,7 +122,18 @@ class Stack:
 
     @property
     def uses_le(self) -> bool:
-        return self.ssl.verify == "acme"
+        return self.ssl.acme
+
+    def secret_source(self, name: str) -> Path:
+        """Where a secret comes from: secrets/, or for use_ssl_own the admin's certificate and key."""
+        if self.ssl.tls_files and name in ("ssl_cert", "ssl_key"):
+            path = Path(self.settings[self.ssl.tls_files[name == "ssl_key"]])
+            return path if path.is_absolute() else self.root / path
+        return self.secret_path(name)
+
+    @property
+    def bind_ip(self) -> str:
+        return self.settings["JUPYTERHUB_BIND_IP"] or self.ssl.default_bind_ip
 
     @property
     def uses_postgres(self) -> bool:
@@ -173,14 +189,11 @@ class Stack:
         s = self.settings
         found = []
         logo = s["LOGO_IMAGE"]
-        if logo and not (logo.startswith("conf/") and (self.root / logo).is_file()):
-            found.append(f"warning: LOGO_IMAGE={logo!r} is not an image file under conf/ (only conf/ reaches "
-                         "the hub): the hub keeps JupyterHub's logo. Copy the image into conf/ and name it so.")
-        if (self.authenticator.name == "dummy_authenticator"
-                and s["DUMMY_AUTH_PASSWORD"] == settings_module.DEFAULT_DUMMY_PASSWORD
-                and self.host not in ("localhost", "127.0.0.1", "::1")):
-            found.append(f"!!! DUMMY_AUTH_PASSWORD is still the template's {s['DUMMY_AUTH_PASSWORD']!r} on "
-                         f"{self.host}: anyone who reads the template can log in. Set a password in .env.")
+        if logo and not (self.root / logo).is_file():
+            found.append(f"warning: LOGO_IMAGE={logo!r}: no such file; the hub keeps JupyterHub's logo.")
+        if self.authenticator.uses_userlist and not self.users.allowed:
+            found.append("warning: userlist names nobody, so nobody can log in. Add `name` or `name admin` lines, "
+                         "then `invoke restart`.")
         return found
 
     @property
@@ -202,7 +215,8 @@ class Stack:
         env["ACME_CA"] = self.acme_directory
         if self.settings["ACME_CA_ROOT"]:
             env["ACME_CA_ROOT_PATH"] = str((self.root / self.settings["ACME_CA_ROOT"]).resolve())
-        copied = {name: self.secret_path(name) for name in self.copied_secrets}
+        env["PUBLISH_IP"] = self.bind_ip
+        copied = {name: self.secret_source(name) for name in self.copied_secrets}
         digest = hashlib.sha256()
         for name, path in copied.items():
             if path.exists():
@@ -228,17 +242,19 @@ class Stack:
             "project": self.project,
             "mode": self.mode,
             "public_url": self.url,
+            "set_public_url": self.ssl.set_public_url,
             "hub_service": HUB_SERVICE,
             "label": STACK_LABEL,
             "ssl": self.ssl.name,
             "proxy_api": f"http://{PROXY_SERVICE}:{PROXY_API_PORT}",
-            "authenticator": {"name": self.authenticator.name, "configure": self.authenticator.hub_function},
+            "authenticator": {"name": self.authenticator.name, "configure": self.authenticator.hub_function,
+                              "temporary_users": self.authenticator.temporary_users},
             "users": {"allowed": sorted(self.users.allowed), "admins": sorted(self.users.admins)},
             "database": database,
             "secrets": {name: str(container_secret(name)) for name in self.mounted_secrets},
             "notebook_image": self.images["LOCAL_NOTEBOOK_IMAGE"],
             "logo_file": f"{HUB_CONF}/{s['LOGO_IMAGE'].removeprefix('conf/')}"
-            if s["LOGO_IMAGE"].startswith("conf/") and (self.root / s["LOGO_IMAGE"]).is_file() else None,
+            if s["LOGO_IMAGE"] and (self.root / s["LOGO_IMAGE"]).is_file() else None,
             "settings": values,
         }
 

@@ -16,7 +16,14 @@ def hash_password(name: str, length: str) -> str:
     return generate_password_digest(name, key, int(length))
 
 
-COMMANDS = {"hash-password": hash_password}
+def admin_password(name: str) -> str:
+    """The first password of a native_authenticator admin, as the hub derives it."""
+    from jhdeploy_hub.authenticators import native_admin_password
+
+    return native_admin_password((SECRETS / "admin_password").read_text(encoding="utf-8").strip(), name)
+
+
+COMMANDS = {"hash-password": hash_password, "admin-password": admin_password}
 
 
 def main(argv: list[str]) -> int:

@@ -86,6 +86,10 @@ def update_limits(hub, c) -> None:
         # Not Docker's AutoRemove: a crashed server's container stays until the spawner has read its log.
         "auto_remove": False,
         "log_config": {"type": "json-file", "config": log_options(s)},
+        # The server runs as the notebook user and needs no capability and no setuid program.
+        "security_opt": ["no-new-privileges"],
+        "cap_drop": ["ALL"],
+        "pids_limit": s["NOTEBOOK_PIDS_LIMIT"],
     }
     if s["NOTEBOOK_CPU_LIMIT"]:
         host_config["nano_cpus"] = int(s["NOTEBOOK_CPU_LIMIT"] * 1e9)
@@ -113,9 +117,12 @@ def gpu_request(gpus):
     return DeviceRequest(driver="nvidia", device_ids=gpus, capabilities=[["gpu"]])
 
 
+USER_VOLUME = "{prefix}-user-{username}{server_suffix}"
+
+
 def volumes(s) -> dict:
     """The user's own volume, and the shared folder when there is one."""
-    mounts = {"{prefix}-user-{username}{server_suffix}": s["DOCKER_NOTEBOOK_DIR"]}
+    mounts = {USER_VOLUME: s["DOCKER_NOTEBOOK_DIR"]}
     if s["SHARED_VOLUME"]:
         mounts[s["SHARED_VOLUME"]] = {"bind": s["SHARED_MOUNT"], "mode": s["SHARED_MODE"]}
     return mounts
@@ -132,16 +139,18 @@ def update_culler(hub, c) -> None:
     s = hub["settings"]
     if not s["SERVER_TIMEOUT_SECONDS"]:
         return
+    # Temporary users are always culled with their servers; admins never are.
+    cull_users = s["CULL_USERS"] or hub["authenticator"]["temporary_users"]
     c.JupyterHub.services = [{
         "name": "idle-culler",
         "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={s['SERVER_TIMEOUT_SECONDS']}",
                     f"--cull-every={s['CULL_EVERY_SECONDS']}", f"--max-age={s['CULL_MAX_AGE_SECONDS']}",
-                    f"--cull-users={s['CULL_USERS']}"],
+                    f"--cull-users={cull_users}", "--cull-admin-users=False"],
     }]
     scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
     c.JupyterHub.load_roles = [{
         "name": "idle-culler",
-        "scopes": scopes + (["admin:users"] if s["CULL_USERS"] else []),
+        "scopes": scopes + (["admin:users"] if cull_users else []),
         "services": ["idle-culler"],
     }]
 
@@ -194,18 +203,22 @@ def update_proxy(hub, c) -> None:
     c.JupyterHub.cleanup_servers = False
     # Routes are checked this often too: a proxy that restarted on its own gets them back soon.
     c.JupyterHub.last_activity_interval = 30
+    if hub["set_public_url"]:
+        # Behind Caddy the proxy's hop says http; the public URL makes the login cookies Secure all the same.
+        c.JupyterHub.public_url = hub["public_url"]
     if hub["public_url"].startswith("https:"):
         # Browsers then keep to HTTPS for this host, whichever page they saw first.
         c.JupyterHub.tornado_settings = {"headers": {"Strict-Transport-Security": "max-age=31536000"}}
 
 
-# Mounted secret -> the trait that takes its content (the cookie secret is read by JupyterHub itself).
+# Mounted secret -> the traits that take its content (the cookie secret is read by JupyterHub itself).
 SECRET_TRAITS = {
-    "proxy_token": ("ConfigurableHTTPProxy", "auth_token"),
-    "shared_password": ("SharedPasswordAuthenticator", "user_password"),
-    "admin_password": ("SharedPasswordAuthenticator", "admin_password"),
-    "hash_secret_key": ("HashAuthenticator", "secret_key"),
-    "oauth_client_secret": ("OAuthenticator", "client_secret"),
+    "proxy_token": [("ConfigurableHTTPProxy", "auth_token")],
+    "shared_password": [("SharedPasswordAuthenticator", "user_password")],
+    "admin_password": [("SharedPasswordAuthenticator", "admin_password"),
+                       ("AdminsFirstNativeAuthenticator", "admin_key")],
+    "hash_secret_key": [("HashAuthenticator", "secret_key")],
+    "oauth_client_secret": [("OAuthenticator", "client_secret")],
 }
 
 
@@ -213,8 +226,7 @@ def update_secrets(hub, c, read=read_file) -> None:
     """Secrets come from the files that Compose mounts at runtime, never from the image or the settings."""
     c.JupyterHub.cookie_secret_file = hub["secrets"]["cookie_secret"]
     for name, path in hub["secrets"].items():
-        if name in SECRET_TRAITS:
-            section, trait = SECRET_TRAITS[name]
+        for section, trait in SECRET_TRAITS.get(name, []):
             setattr(c[section], trait, read(path).strip())
 
 
@@ -223,6 +235,7 @@ def allow_userlist(hub, c) -> None:
     c.Authenticator.allowed_users = set(hub["users"]["allowed"])
     c.Authenticator.admin_users = set(hub["users"]["admins"])
     c.Authenticator.allow_existing_users = False
+    c.Authenticator.allow_all = False  # an empty userlist lets nobody in
 
 
 def configure_shared_password(hub, c) -> None:
@@ -232,9 +245,12 @@ def configure_shared_password(hub, c) -> None:
 
 
 def configure_tmp(hub, c) -> None:
-    """Every visitor gets a fresh user: userlist must not block anyone."""
+    """Every visitor gets a fresh user, deliberately; their number of servers is capped, and a
+    temporary user's volume goes with the server (the culler deletes the user after it)."""
     c.JupyterHub.authenticator_class = "tmpauthenticator.TmpAuthenticator"
     c.TmpAuthenticator.allow_all = True
+    c.JupyterHub.active_server_limit = hub["settings"]["TMP_ACTIVE_SERVER_LIMIT"]
+    c.DockerSpawner.temporary_volume = USER_VOLUME
 
 
 def configure_hash(hub, c) -> None:
@@ -247,7 +263,7 @@ def configure_native(hub, c) -> None:
     """Sign-up decides who may log in (with admin approval unless open); userlist names the admins."""
     s = hub["settings"]
     compat.patch_nativeauthenticator()
-    c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+    c.JupyterHub.authenticator_class = "jhdeploy_hub.authenticators.AdminsFirstNativeAuthenticator"
     c.NativeAuthenticator.open_signup = s["NATIVEAUTH_SIGNUP"] == "open_signup"
     c.NativeAuthenticator.ask_email_on_signup = s["NATIVEAUTH_EMAIL"]
     c.NativeAuthenticator.minimum_password_length = s["NATIVEAUTH_MIN_PASSWORD_LENGTH"]

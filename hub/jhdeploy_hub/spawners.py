@@ -8,7 +8,7 @@ import time
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Float, Integer
+from traitlets import Float, Integer, Unicode
 
 
 class ReadyDockerSpawner(DockerSpawner):
@@ -26,6 +26,9 @@ class ReadyDockerSpawner(DockerSpawner):
 
     ready_poll_max = Float(0.25, config=True, help="Longest pause between readiness checks; 0: off.")
     last_lines = Integer(40, config=True, help="Lines of a crashed server's log that reach the hub's log.")
+    temporary_volume = Unicode("", config=True,
+                               help="A volume name template whose volume is deleted when the server stops "
+                                    "(temporary users); empty: volumes are always kept.")
     _reported = ""  # the container whose last lines were logged
 
     async def start(self):
@@ -50,9 +53,22 @@ class ReadyDockerSpawner(DockerSpawner):
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, self.ready_poll_max)
 
+    async def get_url(self):
+        """Where the server really listens. A hub restarted in the middle of a spawn has only the
+        placeholder address in its database; without this it would wait http_timeout, then kill
+        a server that runs fine."""
+        if self.object_type != "container" or not await self.get_object():
+            return await super().get_url()
+        ip, port = await self.get_ip_and_port()
+        return f"{self.server.proto}://{ip}:{port}{self.server.base_url}"
+
     async def stop(self, now=False):
         await self._log_last_lines()
         await super().stop(now=now)
+        if self.temporary_volume:
+            name = self.format_volume_name(self.temporary_volume, self)
+            self.log.info("Removing the temporary volume %s", name)
+            await self.docker("remove_volume", name=name)
 
     async def _log_last_lines(self) -> None:
         """Say what a server that stopped by itself printed last, before its container goes (once)."""

@@ -4,6 +4,8 @@ a deployment directory laid out as a user's clone, driven through `invoke`."""
 from __future__ import annotations
 
 import datetime
+import ipaddress
+import json
 import os
 import shutil
 import socket
@@ -217,7 +219,22 @@ class Deployment:
         """What NAME types: userlist admins have their own generated password, the others share one."""
         admins = {line.split()[0] for line in (self.root / "userlist").read_text().splitlines()
                   if line.strip() and not line.startswith("#") and line.split()[-1] == "admin"}
-        return (self.root / "secrets/admin_password").read_text().strip() if name in admins else PASSWORD
+        secret = "admin_password" if name in admins else "shared_password"
+        return (self.root / "secrets" / secret).read_text().strip()
+
+    def service_address(self, offset: int) -> str:
+        """An address in the lower half of the stack's network, which users' servers may reach (the fence)."""
+        config = json.loads(docker("network", "inspect", "--format", "{{json .IPAM.Config}}", self.network).stdout)
+        return str(ipaddress.ip_network(config[0]["Subnet"]).network_address + offset)
+
+    def create_network(self) -> None:
+        """The stack's network, made as `invoke start` makes it, for containers that must be there first."""
+        from invoke import Context
+
+        from jhdeploy import engine
+        from jhdeploy.stack import from_env
+
+        engine.ensure_network(Context(), from_env(self.root, environ={}))
 
     def running_containers(self) -> list[str]:
         names = []

@@ -64,8 +64,9 @@ class HubClient:
         """Start a server (the default one, or a named one) and wait until the hub reports it ready."""
         path = f"/users/{username}/servers/{server}" if server else f"/users/{username}/server"
         response = self.api("POST", path, json=options) if options else self.api("POST", path)
-        # Logging in already starts the default server; a second request says so.
-        already = response.status_code == 400 and "already" in response.text
+        # Logging in already starts the default server; a second request says so (or, just after a hub
+        # restart, that the hub is still checking the server it found running).
+        already = response.status_code == 400 and ("already" in response.text or "pending check" in response.text)
         assert response.status_code in (201, 202) or already, (response.status_code, response.text)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 import requests
-from conftest import PASSWORD, REPO, TEST_IMAGES, docker, image_id
+from conftest import REPO, TEST_IMAGES, docker, image_id
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +90,7 @@ def test_hash_authenticator_password_from_invoke_user_password(hub):
     assert client.login("alice", password).status_code == 200
     assert logged_in_name(client) == "alice"
     assert hub.client().login("alice", other).status_code == 403
-    assert hub.client().login("alice", PASSWORD).status_code == 403
+    assert hub.client().login("alice", hub.password("bob")).status_code == 403
 
 
 def test_native_authenticator_signup_authorization_and_lockout(hub):
@@ -102,7 +102,9 @@ def test_native_authenticator_signup_authorization_and_lockout(hub):
         refused = hub.client().signup("carol", weak)
         assert "your password has at least 10 characters and is not too common" in refused.text
 
-    hub.client().signup("alice", strong)  # alice is an admin in userlist: authorized at once
+    # alice is an admin in userlist: her account exists already, so nobody can sign up as her.
+    taken = hub.client().signup("alice", strong)
+    assert "this username is already in use" in taken.text
     signed_up = hub.client().signup("carol", strong)
     assert "Your information has been sent to the admin" in signed_up.text
 
@@ -112,7 +114,10 @@ def test_native_authenticator_signup_authorization_and_lockout(hub):
     assert logged_in_name(carol) is None
 
     admin = hub.client()
+    assert logged_in_name(admin) is None
     admin.login("alice", strong)
+    assert logged_in_name(admin) is None  # the stranger's password is not alice's
+    admin.login("alice", hub.invoke("user-password", "alice").stdout.strip().splitlines()[-1])
     assert logged_in_name(admin) == "alice"
     assert admin.get("/hub/authorize/carol").status_code == 200
 
@@ -175,7 +180,7 @@ def test_generic_oauth_uses_discovery_and_groups(hub, provider):
 def test_named_servers_each_with_container_and_volume_up_to_the_limit(hub):
     switch(hub, JUPYTERHUB_AUTHENTICATOR="dummy_authenticator", ALLOW_NAMED_SERVERS="yes", NAMED_SERVERS_MAX="2")
     client = hub.client()
-    client.login("bob", PASSWORD)
+    client.login("bob", hub.password("bob"))
     for server in ("one", "two"):
         client.spawn("bob", server=server)
         assert client.get(f"/user/bob/{server}/api").status_code == 200

@@ -48,9 +48,12 @@ def acme(deployment, test_ca, tmp_path_factory):
         # Validate on the real ports of the proxy, as Let's Encrypt does.
         "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": False,
     }}))
-    docker("network", "create", "--label", f"org.jhdeploy.stack={deployment.project}", deployment.network)
+    deployment.create_network()
     name = f"{deployment.project}-pebble"
+    # An address in the services' half: from the users' half, where Docker would put it, the fence
+    # would refuse its validation requests to Caddy.
     docker("run", "--detach", "--name", name, "--network", deployment.network, "--network-alias", "pebble",
+           "--ip", deployment.service_address(100),
            "--volume", f"{directory}:/etc/pebble:ro", "jhdeploy-standin/pebble:latest",
            "pebble", "-config", "/etc/pebble/pebble-config.json", "-dnsserver", "127.0.0.11:53")
     deployment.env.update(
@@ -142,6 +145,9 @@ def test_login_spawn_lab_and_a_kernel_websocket_through_the_proxy(le_hub):
     client = le_hub.client()
     client.base, client.verify = url, le_hub.root_pem
     assert client.login("alice", le_hub.password("alice")).status_code == 200
+    # Behind Caddy the proxy's hop says http; the hub's public URL keeps the login cookie Secure.
+    (login_cookie,) = [c for c in client.session.cookies if c.name == "jupyterhub-hub-login"]
+    assert login_cookie.secure and login_cookie.has_nonstandard_attr("HttpOnly")
     client.spawn("alice")
     assert client.get("/user/alice/lab").status_code == 200
 

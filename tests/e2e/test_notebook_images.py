@@ -111,7 +111,8 @@ def test_spawned_server_trusts_the_extra_ca(images, test_ca, tmp_path):
             "x.load_cert_chain('/tls/server.crt', '/tls/server.key')\n"
             "s.socket = x.wrap_socket(s.socket, server_side=True)\n"
             "s.serve_forever()\n")
-    docker("run", "--detach", "--name", server, "--network", images.network,
+    # An address in the services' half: users' servers may reach what an admin attaches there (the fence).
+    docker("run", "--detach", "--name", server, "--network", images.network, "--ip", images.service_address(50),
            "--network-alias", "internal-tls.test", "--label", f"org.jhdeploy.stack={images.project}",
            "--volume", f"{tmp_path}:/tls:ro", "--workdir", "/tmp",
            "jhdeploy-standin/debian:bookworm", "python3", "-c", code)

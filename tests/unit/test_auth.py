@@ -111,7 +111,7 @@ def test_oauth_choices_say_what_is_missing_and_where_to_get_it(tmp_path, values,
 def test_client_secret_may_live_in_secrets_instead_of_env(tmp_path):
     secretfiles.store(tmp_path / "secrets", "oauth_client_secret", "from-file")
     stack = stack_in(tmp_path, **{**OIDC, "OAUTH_CLIENT_SECRET": ""})
-    assert stack.compose_files[-1] == "compose/oauth.yml"
+    assert "compose/oauth.yml" in stack.compose_files
 
 
 def test_client_secret_from_env_reaches_the_hub_as_an_owner_only_file(tmp_path):
@@ -122,16 +122,50 @@ def test_client_secret_from_env_reaches_the_hub_as_an_owner_only_file(tmp_path):
 
 
 def test_compose_files_follow_the_authenticator(tmp_path):
-    assert stack_in(tmp_path, JUPYTERHUB_AUTHENTICATOR="hash_authenticator").compose_files[-1] == "compose/hash.yml"
-    assert stack_in(tmp_path).compose_files == ["compose/base.yml", "compose/ssl_ss.yml",
-                                                "compose/shared_password.yml"]
+    assert "compose/hash.yml" in stack_in(tmp_path, JUPYTERHUB_AUTHENTICATOR="hash_authenticator").compose_files
+    assert stack_in(tmp_path).compose_files == ["compose/base.yml", "compose/proxy_tls.yml",
+                                                "compose/shared_password.yml", "compose/admin_password.yml",
+                                                "compose/fence.yml"]
 
 
-def test_template_password_on_a_public_name_warns_loudly(tmp_path):
-    assert stack_in(tmp_path).warnings() == []  # localhost: fine
-    warnings = stack_in(tmp_path, JH_FQDN="hub.example.org").warnings()
-    assert len(warnings) == 1 and warnings[0].startswith("!!! DUMMY_AUTH_PASSWORD is still the template's")
-    assert stack_in(tmp_path, JH_FQDN="hub.example.org", DUMMY_AUTH_PASSWORD="xyz-long-enough").warnings() == []
+def test_the_password_earlier_templates_published_is_refused(tmp_path):
+    with pytest.raises(SettingsError, match="DUMMY_AUTH_PASSWORD .13 characters. is not allowed; expected a password "
+                                            "of your own"):
+        stack_in(tmp_path, DUMMY_AUTH_PASSWORD="change-me-now")
+    assert stack_in(tmp_path, DUMMY_AUTH_PASSWORD="xyz-long-enough").warnings() == []
+
+
+def test_an_empty_userlist_lets_nobody_in_and_says_so(tmp_path):
+    stack = stack_in(tmp_path)
+    (tmp_path / "userlist").write_text("# only comments\n")
+    empty = from_env(tmp_path, environ={})
+    assert empty.warnings() == ["warning: userlist names nobody, so nobody can log in. Add `name` or `name admin` "
+                                "lines, then `invoke restart`."]
+    c = applied(users="# only comments\n")
+    assert c.Authenticator.allowed_users == set() and c.Authenticator.allow_all is False
+    assert stack.warnings() == []
+
+
+def test_native_admins_get_a_generated_first_password_and_their_names_are_taken():
+    from jhdeploy_hub.authenticators import native_admin_password
+
+    c = applied(JUPYTERHUB_AUTHENTICATOR="native_authenticator")
+    assert c.JupyterHub.authenticator_class == "jhdeploy_hub.authenticators.AdminsFirstNativeAuthenticator"
+    assert c.AdminsFirstNativeAuthenticator.admin_key == "from /run/secrets/admin_password"
+    first, other = native_admin_password("k", "alice"), native_admin_password("k", "bob")
+    assert len(first) == 24 and first != other and first == native_admin_password("k", "alice")
+
+
+def test_tmp_users_are_capped_and_leave_nothing_behind():
+    c = applied(JUPYTERHUB_AUTHENTICATOR="tmp_authenticator", TMP_ACTIVE_SERVER_LIMIT="7")
+    assert c.JupyterHub.active_server_limit == 7
+    assert c.DockerSpawner.temporary_volume == "{prefix}-user-{username}{server_suffix}"
+    assert "--cull-users=True" in c.JupyterHub.services[0]["command"]
+    assert "temporary_volume" not in applied().DockerSpawner
+
+
+def test_hash_passwords_have_64_bits_by_default():
+    assert applied(JUPYTERHUB_AUTHENTICATOR="hash_authenticator").HashAuthenticator.password_length == 16
 
 
 @pytest.mark.parametrize("values", [

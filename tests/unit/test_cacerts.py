@@ -48,10 +48,12 @@ def test_named_files_must_exist_and_be_usable(tmp_path):
     assert "EXTRA_CA_CERTS='notes.txt': " in message and "holds no PEM certificate" in message
 
 
-def test_a_missing_logo_is_a_warning_so_old_env_files_keep_working(tmp_path):
-    write_env(tmp_path, LOGO_IMAGE="jupyterhub-logo.png")
-    (warning,) = from_env(tmp_path, environ={}).warnings()
-    assert warning.startswith("warning: LOGO_IMAGE='jupyterhub-logo.png' is not an image file under conf/")
+def test_a_logo_outside_conf_is_refused_and_a_missing_one_is_a_warning(tmp_path):
+    write_env(tmp_path, LOGO_IMAGE=".env")  # the hub serves the logo without login
+    with pytest.raises(SettingsError, match="LOGO_IMAGE='.env' is not allowed; expected a file under conf/"):
+        from_env(tmp_path, environ={})
+    write_env(tmp_path, LOGO_IMAGE="conf/logo.png")
+    assert from_env(tmp_path, environ={}).warnings()[0].startswith("warning: LOGO_IMAGE='conf/logo.png': no such")
 
 
 def test_paths_may_not_leave_the_folder():

@@ -164,3 +164,15 @@ def test_the_settings_file_is_read_and_its_format_checked(tmp_path):
         config.load_settings(path)
     with pytest.raises(SystemExit, match="`invoke start` writes them"):
         config.load_settings(Path(tmp_path / "missing.json"))
+
+
+def test_user_containers_are_hardened_and_process_limited():
+    host = applied(NOTEBOOK_PIDS_LIMIT="256").DockerSpawner.extra_host_config
+    assert host["security_opt"] == ["no-new-privileges"] and host["cap_drop"] == ["ALL"]
+    assert host["pids_limit"] == 256
+
+
+def test_behind_caddy_the_public_url_makes_cookies_secure():
+    le = {"JUPYTERHUB_SSL": "use_ssl_le", "JH_FQDN": "hub.example.org", "JH_EMAIL": "a@example.org"}
+    assert applied(**le).JupyterHub.public_url == "https://hub.example.org/"
+    assert "public_url" not in applied().JupyterHub  # the proxy itself says https there

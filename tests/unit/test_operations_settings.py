@@ -40,7 +40,11 @@ ORIGINAL_ENV = {
 
 
 def test_an_original_env_is_accepted_with_one_warning_per_obsolete_key():
-    s = settings.from_mapping(ORIGINAL_ENV)
+    # Two of its values are refused now, each with a sentence that says what to do instead.
+    with pytest.raises(SettingsError) as refused:
+        settings.from_mapping(ORIGINAL_ENV)
+    assert [p.split(" ")[0] for p in refused.value.problems] == ["LOGO_IMAGE='jupyterhub-80.png'"]
+    s = settings.from_mapping({**ORIGINAL_ENV, "LOGO_IMAGE": "conf/jupyterhub-80.png"})
     obsolete = {key for key in ORIGINAL_ENV if key in settings.OBSOLETE}
     assert set(s.obsolete) == obsolete
     assert s.unknown == ()
@@ -62,7 +66,8 @@ def test_limits_and_timeouts():
     assert c.DockerSpawner.extra_host_config["nano_cpus"] == 500000000
     assert c.DockerSpawner.cpu_limit is None
     assert (c.Spawner.start_timeout, c.Spawner.http_timeout) == (600, 90)
-    assert "mem_limit" not in applied().DockerSpawner  # no limit by default
+    assert applied().DockerSpawner.mem_limit == "2G"  # the template's default
+    assert "mem_limit" not in applied(NOTEBOOK_MEM_LIMIT="").DockerSpawner  # none, when asked
 
 
 def test_gpus_become_a_docker_device_request():
@@ -87,7 +92,8 @@ def test_the_culler_is_a_service_with_only_its_documented_scopes():
     c = applied(SERVER_TIMEOUT_SECONDS="600", CULL_EVERY_SECONDS="60", CULL_MAX_AGE_SECONDS="86400")
     (service,) = c.JupyterHub.services
     assert service["name"] == "idle-culler" and "admin" not in service
-    assert service["command"][-4:] == ["--timeout=600", "--cull-every=60", "--max-age=86400", "--cull-users=False"]
+    assert service["command"][-5:] == ["--timeout=600", "--cull-every=60", "--max-age=86400", "--cull-users=False",
+                                       "--cull-admin-users=False"]
     (role,) = c.JupyterHub.load_roles
     assert set(role["scopes"]) == {"list:users", "read:users:activity", "read:servers", "delete:servers"}
     assert "admin:users" in applied(SERVER_TIMEOUT_SECONDS="600", CULL_USERS="yes").JupyterHub.load_roles[0]["scopes"]

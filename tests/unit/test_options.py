@@ -12,13 +12,14 @@ import pytest
 from jhdeploy_hub import config
 from test_stack import compose_binary
 
-from jhdeploy import options, settings
+from jhdeploy import network, options, settings
 from jhdeploy.layout import SECRET_FILES
 from jhdeploy.stack import COPIED_SECRET, Stack
 from jhdeploy.userlist import parse
 
 REPO = Path(__file__).resolve().parents[2]
 FIELDS = ("services", "ports", "volumes", "secrets", "copied")
+EXAMPLE_NETWORK = network.Plan(network.EXAMPLE).compose_env()
 # One distinct host port per port setting, so that a published port names its setting.
 PORTS = {"JUPYTERHUB_HTTPS_PORT": "10443", "JUPYTERHUB_HTTP_PORT": "10080", "LE_HTTP_PORT": "10081"}
 LE = {"JUPYTERHUB_SSL": "use_ssl_le", "JH_FQDN": "hub.example.org", "JH_EMAIL": "a@example.org",
@@ -42,7 +43,8 @@ def added_by(stack: Stack, files: list[str]) -> dict:
     for name in files:
         argv += ["--file", str(REPO / name)]
     result = subprocess.run(argv + ["config", "--format", "json"], capture_output=True, text=True,
-                            env={"PATH": "/usr/bin:/bin", **stack.compose_env(), "HUB_SETTINGS_DIGEST": "x"})
+                            env={"PATH": "/usr/bin:/bin", **stack.compose_env(), **EXAMPLE_NETWORK,
+                                 "HUB_SETTINGS_DIGEST": "x"})
     assert result.returncode == 0, result.stderr
     merged = json.loads(result.stdout)
     port_keys = {int(v): k for k, v in PORTS.items()}
@@ -103,7 +105,8 @@ def test_every_service_of_every_file_rotates_its_log_by_the_settings():
         for name in s.compose_files:
             argv += ["--file", str(REPO / name)]
         result = subprocess.run(argv + ["config", "--format", "json"], capture_output=True, text=True,
-                                env={"PATH": "/usr/bin:/bin", **s.compose_env(), "HUB_SETTINGS_DIGEST": "x",
+                                env={"PATH": "/usr/bin:/bin", **s.compose_env(), **EXAMPLE_NETWORK,
+                                     "HUB_SETTINGS_DIGEST": "x",
                                      "LOG_MAX_SIZE": "7m", "LOG_MAX_FILES": "4"})
         for name, service in json.loads(result.stdout)["services"].items():
             assert service["logging"] == {"driver": "json-file", "options": {"max-size": "7m", "max-file": "4"}}, name

@@ -37,7 +37,7 @@ def test_env_template_loads_to_the_defaults():
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("JUPYTERHUB_SSL", "use_ssl_maybe", "choose one of: use_ssl_ss, use_ssl_le, no_ssl"),
+        ("JUPYTERHUB_SSL", "use_ssl_maybe", "choose one of: use_ssl_ss, use_ssl_own, use_ssl_le, no_ssl"),
         ("JUPYTERHUB_AUTHENTICATOR", "magic", "choose one of: dummy_authenticator"),
         ("JUPYTERHUB_HTTPS_PORT", "44x3", "a port number from 1 to 65535"),
         ("JUPYTERHUB_HTTP_PORT", "70000", "a port number from 1 to 65535"),
@@ -57,8 +57,8 @@ def test_bad_value_names_the_key_the_value_and_what_is_allowed(key, value, expec
 
 
 def test_empty_required_value_is_refused_but_optional_may_be_empty():
-    with pytest.raises(SettingsError, match="DUMMY_AUTH_PASSWORD is empty"):
-        settings.from_mapping({"DUMMY_AUTH_PASSWORD": ""})
+    with pytest.raises(SettingsError, match="NB_UID is empty"):
+        settings.from_mapping({"NB_UID": ""})
     assert settings.from_mapping({"JH_FQDN": ""})["JH_FQDN"] == ""
 
 

@@ -18,7 +18,8 @@ def stack(**values) -> Stack:
 
 
 def test_ssl_mode_selects_its_override():
-    assert stack().compose_files[:2] == ["compose/base.yml", "compose/ssl_ss.yml"]
+    assert stack().compose_files[:2] == ["compose/base.yml", "compose/proxy_tls.yml"]
+    assert stack(JUPYTERHUB_SSL="use_ssl_own").compose_files[:2] == ["compose/base.yml", "compose/proxy_tls.yml"]
     assert stack(JUPYTERHUB_SSL="no_ssl").compose_files[:2] == ["compose/base.yml", "compose/no_ssl.yml"]
 
 
@@ -93,3 +94,9 @@ def test_the_swarm_stack_file_has_deploy_sections_and_nothing_swarm_refuses(tmp_
     assert proxy["deploy"]["placement"]["constraints"] == ["node.role == manager"]
     assert [p["mode"] for p in proxy["ports"]] == ["host"]
     assert "environment" not in hub  # the mode reaches the hub in its settings file, nothing else
+
+
+def test_plain_http_listens_on_this_host_only_unless_asked():
+    assert stack(JUPYTERHUB_SSL="no_ssl").compose_env()["PUBLISH_IP"] == "127.0.0.1"
+    assert stack(JUPYTERHUB_SSL="no_ssl", JUPYTERHUB_BIND_IP="0.0.0.0").compose_env()["PUBLISH_IP"] == "0.0.0.0"
+    assert stack().compose_env()["PUBLISH_IP"] == "0.0.0.0"

@@ -1,0 +1,41 @@
+"""Authenticator classes of our own, each a small change over an upstream one. Runs inside the hub."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import bcrypt
+from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator.orm import UserInfo
+from traitlets import Unicode
+
+
+def native_admin_password(key: str, name: str) -> str:
+    """The generated first password of one native_authenticator admin (`invoke user-password NAME`)."""
+    digest = hmac.new(key.encode(), name.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:24]
+
+
+class AdminsFirstNativeAuthenticator(NativeAuthenticator):
+    """NativeAuthenticator whose userlist admins have accounts before anybody can sign up.
+
+    Upstream approves a sign-up under an admin's name at once, so the first stranger
+    to sign up as `jovyan` would become an admin. Here each admin's account is created
+    when the hub starts (JupyterHub calls add_user for every admin), with a password
+    derived from secrets/admin_password; a sign-up under that name then finds it taken.
+    An admin may change the password later at /hub/change-password.
+    """
+
+    admin_key = Unicode(config=True, help="The key that derives each admin's first password.")
+
+    def add_user(self, user):
+        if user.name in self.admin_users and not self.user_exists(user.name):
+            password = native_admin_password(self.admin_key, user.name).encode()
+            self.db.add(UserInfo(username=user.name, password=bcrypt.hashpw(password, bcrypt.gensalt()),
+                                 is_authorized=True))
+            self.db.commit()
+            self.log.info("Created the native account of admin %s (its password: `invoke user-password %s`)",
+                          user.name, user.name)
+        return super().add_user(user)
