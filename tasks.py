@@ -21,6 +21,7 @@ from invoke import task as invoke_task
 from jhdeploy import (
     backup,
     build,
+    changes,
     database,
     doctor,
     engine,
@@ -28,6 +29,7 @@ from jhdeploy import (
     images,
     lifecycle,
     passwords,
+    restore,
     setup,
     state,
     swarm,
@@ -64,14 +66,14 @@ def warn(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def resolve(flags: dict[str, str] | None = None, mode: str = "compose") -> Stack:
-    """Create missing files, then resolve .env and userlist, before any Docker call."""
-    for name in setup.copy_templates(ROOT):
+def resolve(c, flags: dict[str, str] | None = None, mode: str = "compose") -> Stack:
+    """Create missing files (not on a dry run), then resolve .env and userlist, before any Docker call."""
+    for name in setup.copy_templates(c, ROOT):
         warn(f"Created {name} from its template.")
     stack = from_env(ROOT, flags, mode=mode)
     for warning in stack.settings.warnings() + stack.warnings():
         warn(warning)
-    for name in setup.ensure_runtime_files(stack):
+    for name in setup.ensure_runtime_files(c, stack):
         warn(f"Created {name}.")
     return stack
 
@@ -82,9 +84,9 @@ def running() -> Stack | None:
     return from_saved(ROOT, saved) if saved else None
 
 
-def current() -> Stack:
+def current(c) -> Stack:
     """What runs if anything does, else what .env describes."""
-    return running() or resolve()
+    return running() or resolve(c)
 
 
 def ready_engine(c) -> None:
@@ -116,13 +118,13 @@ def confirm(question: str, yes: bool) -> None:
 @task(name="setup")
 def _setup(c):
     """Create .env, userlist, secrets and the self-signed certificate when missing."""
-    resolved = resolve()
+    resolved = resolve(c)
     print(f"Settings in {resolved.env_file.name} are valid. Secrets are in {resolved.secrets_dir.name}/ "
           f"(owner-only).\n{resolved.login_hint}")
 
 
 def build_layers(c, layers, no_cache: bool) -> None:
-    resolved = resolve()
+    resolved = resolve(c)
     ready_engine(c)
     build.check_parent(c, layers[0], resolved.settings)
     timings, seconds = build.build_layers(c, resolved.root, layers, resolved.settings, no_cache)
@@ -157,8 +159,8 @@ hub_image, proxy_image, notebook_base, notebook_body, notebook_image = (_layer_t
 })
 def start(c, follow=False, timeout=0, le=False):
     """Start the stack and wait until the hub answers /hub/health."""
-    with state.locked(ROOT, "start"):
-        stack = resolve(le_flags(le))
+    with state.locked(c, ROOT, "start"):
+        stack = resolve(c, le_flags(le))
         ready_engine(c)
         before = running()
         if before and before.project != stack.project:
@@ -173,8 +175,8 @@ def start(c, follow=False, timeout=0, le=False):
                              "nobody new logs in or starts a server until `invoke start`)."})
 def stop(c, keep_servers=False):
     """Stop the stack and every user's server (users lose their connections); keep all volumes."""
-    with state.locked(ROOT, "stop"):
-        stack = current()
+    with state.locked(c, ROOT, "stop"):
+        stack = current(c)
         ready_engine(c)
         lifecycle.stop(c, stack, env_project=from_env(ROOT).project if running() else None,
                        keep_servers=keep_servers)
@@ -188,9 +190,9 @@ def restart(c, timeout=0, le=False):
     (or Caddy's) own settings changed: then it is recreated too, after a warning,
     and users' open connections drop for a few seconds. No user's server is stopped.
     """
-    with state.locked(ROOT, "restart"):
+    with state.locked(c, ROOT, "restart"):
         before = running()
-        stack = resolve({**(before.settings.overrides if before else {}), **le_flags(le)})
+        stack = resolve(c, {**(before.settings.overrides if before else {}), **le_flags(le)})
         ready_engine(c)
         lifecycle.restart(c, stack, before, timeout_of(c, timeout))
 
@@ -203,7 +205,7 @@ def restart(c, timeout=0, le=False):
 })
 def logs(c, service="", user="", no_follow=False, tail="200"):
     """Follow the stack's logs, or one user's server's."""
-    stack = current()
+    stack = current(c)
     ready_engine(c)
     lifecycle.logs(c, stack, service, follow=not no_follow, tail=tail, user=user)
 
@@ -211,7 +213,7 @@ def logs(c, service="", user="", no_follow=False, tail="200"):
 @task
 def status(c):
     """Show containers, hub health, certificate, URL, and which Compose files and options apply."""
-    stack = current()
+    stack = current(c)
     ready_engine(c)
     lifecycle.status(c, stack, saved=state.load(ROOT), env_stack=from_env(ROOT))
 
@@ -219,7 +221,7 @@ def status(c):
 @task(name="doctor")
 def _doctor(c):
     """Check everything a start needs: settings, Docker, Compose, ports, images, secrets, disk."""
-    for name in setup.copy_templates(ROOT):
+    for name in setup.copy_templates(c, ROOT):
         warn(f"Created {name} from its template.")
     checks = doctor.everything(c, ROOT, running())
     for check in checks:
@@ -233,7 +235,7 @@ def _doctor(c):
 @task(help={"name": "The user name, as listed in userlist."})
 def user_password(c, name):
     """Print the password that NAME logs in with (dummy_authenticator, hash_authenticator)."""
-    stack = resolve()
+    stack = resolve(c)
     ready_engine(c)
     print(passwords.of(c, stack, name))
 
@@ -246,13 +248,13 @@ def announce(c, message="", clear=False):
     """Show a banner on every hub page, or --clear it; no restart needed."""
     if not clear and not message.strip():
         raise Exit("Give the text: invoke announce --message 'Maintenance on Friday at 18:00'", code=2)
-    print(lifecycle.announce(ROOT, "" if clear else message))
+    print(lifecycle.announce(c, ROOT, "" if clear else message))
 
 
 @task
 def config(c):
     """Print the merged Compose configuration that `invoke start` would run."""
-    stack = resolve()
+    stack = resolve(c)
     engine.compose_command(c)  # needs no daemon
     print(health.mask_secrets(engine.compose_probe(c, stack, ["config"]).stdout, stack), end="")
 
@@ -260,40 +262,58 @@ def config(c):
 # --- Data: backups, restores, the database, cleaning up -------------------------------------------
 
 @task(name="backup", help={
-    "no-secrets": "Leave secrets/ out (by default they go into a second owner-only archive).",
+    "no-secrets": "Leave secrets/ out (by default they go into a second owner-only archive) and blank every "
+                  "secret in the archived .env.",
     "user-volumes": "Also archive every user's volume (can be large).",
+    "keep": "Then remove this stack's oldest archives beyond this many (0: keep all).",
 })
-def _backup(c, no_secrets=False, user_volumes=False):
+def _backup(c, no_secrets=False, user_volumes=False, keep=0):
     """Write a verified, timestamped backup archive (works while the hub runs)."""
-    stack = current()
+    stack = current(c)
     ready_engine(c)
-    print(f"Backing up {stack.project} into {stack.backup_dir}/ ...")
-    archive, seconds = backup.create(c, stack, include_secrets=not no_secrets, include_user_volumes=user_volumes)
-    print(f"✓ {archive} ({archive.stat().st_size / 1e6:.1f} MB, checksums verified) in {seconds:.0f} s.")
-    print(f"Restore it with: invoke restore {archive}")
+    # What runs is backed up, into the BACKUP_DIR that .env names now.
+    directory = resolve(c).backup_dir
+    print(f"Backing up {stack.project} into {directory}/ ...")
+    archive, seconds = backup.create(c, stack, include_secrets=not no_secrets, include_user_volumes=user_volumes,
+                                     keep=keep, directory=directory)
+    if archive:
+        print(f"✓ {archive} ({archive.stat().st_size / 1e6:.1f} MB, checksums verified) in {seconds:.0f} s.")
+        print(f"Restore it with: invoke restore {archive}")
 
 
-@task(help={
+@task(name="restore", help={
     "archive": "The backup archive (a .tar.gz written by `invoke backup`).",
-    "yes": "Do not ask before overwriting .env, userlist, secrets, the database and user volumes.",
+    "yes": "Do not ask before replacing .env, userlist, secrets, the database and user volumes.",
 })
-def restore(c, archive, yes=False):
-    """Restore a backup archive into the stopped stack (asks before overwriting)."""
+def _restore(c, archive, yes=False):
+    """Check an archive, say what it replaces, back up the current state, then restore into the stopped stack."""
     path = Path(archive).resolve()
-    manifest = backup.check_archive(path)
-    stack = resolve()
+    if not path.is_file():
+        raise Exit(f"No archive at {archive}.", code=2)
+    stack = resolve(c)
     ready_engine(c)
     database.require_stopped(c, stack, f"restore {archive}")
-    confirm(backup.describe(path, manifest), yes)
-    seconds = backup.restore(c, stack, path, reload_stack=resolve)
+    content = restore.staging_for(path)
+    try:
+        checked = restore.plan(stack, path, content)
+        print(f"{path.name} is whole. Restoring it replaces:\n  " + "\n  ".join(checked.changes))
+        if changes.dry(c):
+            print("[dry] would back up the current state, then restore all of this")
+            return
+        confirm(f"Restore {path.name} over all of this? (The current state is backed up first.)", yes)
+        undo, seconds = restore.apply(c, stack, checked)
+    finally:
+        restore.cleanup(content)
     print(f"✓ Restored in {seconds:.0f} s. Start the hub with: invoke start")
+    if undo:
+        print(f"To undo this restore: invoke restore {undo} --yes")
 
 
 @task
 def upgrade_db(c):
     """Back up, then upgrade the hub database schema to this JupyterHub version."""
-    with state.locked(ROOT, "upgrade-db"):
-        stack = resolve()
+    with state.locked(c, ROOT, "upgrade-db"):
+        stack = resolve(c)
         ready_engine(c)
         database.upgrade(c, stack)
 
@@ -303,10 +323,10 @@ def migrate_db(c, to="postgres"):
     """Copy the SQLite hub database into the stack's PostgreSQL service."""
     if to != "postgres":
         raise Exit(f"--to {to!r}: only postgres is supported.", code=2)
-    with state.locked(ROOT, "migrate-db"):
-        stack = resolve()
+    with state.locked(c, ROOT, "migrate-db"):
+        stack = resolve(c)
         ready_engine(c)
-        database.migrate_to_postgres(c, stack, target=resolve({"JUPYTERHUB_DB_URL": "postgres"}))
+        database.migrate_to_postgres(c, stack, target=resolve(c, {"JUPYTERHUB_DB_URL": "postgres"}))
 
 
 @task(help={
@@ -316,11 +336,12 @@ def migrate_db(c, to="postgres"):
 })
 def clean(c, volumes=False, images=False, yes=False):
     """Remove the stack's containers and network; --volumes deletes its data (asks first)."""
-    with state.locked(ROOT, "clean"):
-        stack = current()
+    with state.locked(c, ROOT, "clean"):
+        stack = current(c)
         ready_engine(c)
         lifecycle.stop(c, stack)
-        deleted = lifecycle.clean(c, stack, volumes, images, lambda question: confirm(question, yes))
+        deleted = lifecycle.clean(c, stack, volumes, images,
+                                  lambda question: None if changes.dry(c) else confirm(question, yes))
     print("Deleted: " + (", ".join(deleted) if deleted else "nothing") + ".")
 
 
@@ -329,8 +350,8 @@ def clean(c, volumes=False, images=False, yes=False):
 @task(help={"timeout": TIMEOUT_HELP})
 def swarm_deploy(c, timeout=0):
     """Deploy the stack to Docker Swarm: the same .env, Compose files plus compose/swarm.yml."""
-    with state.locked(ROOT, "swarm-deploy"):
-        stack = resolve(mode="swarm")
+    with state.locked(c, ROOT, "swarm-deploy"):
+        stack = resolve(c, mode="swarm")
         ready_engine(c)
         swarm.deploy_and_wait(c, stack, timeout_of(c, timeout))
 
@@ -338,8 +359,8 @@ def swarm_deploy(c, timeout=0):
 @task
 def swarm_rm(c):
     """Remove the swarm stack and the users' services; keep volumes and the network."""
-    with state.locked(ROOT, "swarm-rm"):
-        stack = running() or resolve(mode="swarm")
+    with state.locked(c, ROOT, "swarm-rm"):
+        stack = running() or resolve(c, mode="swarm")
         ready_engine(c)
         removed, seconds = swarm.remove(c, stack)
     print(f"Removed stack {stack.project} and {removed} user service(s) in {seconds:.0f} s. "
@@ -349,7 +370,7 @@ def swarm_rm(c):
 @task
 def push(c):
     """Push the hub and notebook images to REGISTRY, so every swarm node can pull them."""
-    stack = resolve()
+    stack = resolve(c)
     ready_engine(c)
     swarm.push(c, stack)
 
@@ -357,7 +378,7 @@ def push(c):
 ns = Collection(
     _setup, _build, hub_image, proxy_image, notebook_base, notebook_body, notebook_image,
     start, stop, restart, logs, status, _doctor, user_password, announce, config,
-    _backup, restore, upgrade_db, migrate_db, clean,
+    _backup, _restore, upgrade_db, migrate_db, clean,
     swarm_deploy, swarm_rm, push,
 )
 ns.configure({"jhdeploy": {"timeout": 180}})

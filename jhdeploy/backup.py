@@ -1,4 +1,4 @@
-"""`invoke backup` and `invoke restore`: one verified archive of everything a hub needs.
+"""`invoke backup`: one verified archive of everything a hub needs, whole or absent.
 
 Archive (tar.gz, owner-only):
     MANIFEST.json            what is inside, with a sha256 for every file
@@ -6,7 +6,13 @@ Archive (tar.gz, owner-only):
     config/.env, config/userlist
     user-volumes/NAME.tar    with --user-volumes
 The secrets go into a second owner-only archive beside it, whose checksum the
-manifest records; --no-secrets leaves them out.
+manifest records. With --no-secrets there is none, and every secret in the
+archived .env is blanked (the manifest lists those keys).
+
+Each archive is written as NAME.partial, verified, then renamed. Dumps are staged
+in a private (0700) folder that goes on every way out; secrets are archived
+straight from secrets/, never copied. A failure leaves no archive, no .partial
+and nothing staged, and says so in one sentence.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -24,13 +31,17 @@ import time
 import zlib
 from pathlib import Path
 
-from jhdeploy import engine
+from jhdeploy import changes, engine, envfile
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import POSTGRES_SERVICE
+from jhdeploy.settings import SECRET_KEYS
 from jhdeploy.stack import Stack
 
-FORMAT = 1
+FORMAT = 2
 MANIFEST = "MANIFEST.json"
+PARTIAL = ".partial"
+STAGING = ".staging-"
+SPARE = 1.1  # room kept beyond the estimate: gzip headers, the manifest, a growing database
 
 
 class DamagedArchive(Exception):
@@ -45,25 +56,28 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def checksums(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def write_archive(content: Path, archive: Path, manifest: dict) -> None:
-    """Tar and gzip `content` with its MANIFEST.json, owner-only from the first byte."""
-    manifest = {**manifest, "format": FORMAT, "files": checksums(content)}
+def write_archive(files: dict[str, Path], archive: Path, manifest: dict) -> None:
+    """Tar and gzip `files` (name in the archive -> path) with a MANIFEST.json, owner-only from the first byte."""
+    manifest = {**manifest, "format": FORMAT, "files": {name: sha256(path) for name, path in sorted(files.items())}}
     data = json.dumps(manifest, indent=2).encode()
     fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
         info = tarfile.TarInfo(MANIFEST)
         info.size = len(data)
+        info.mode = 0o600
         tar.addfile(info, io.BytesIO(data))
-        for name in manifest["files"]:
-            tar.add(content / name, arcname=name, recursive=False)
+        for name, path in sorted(files.items()):
+            tar.add(path, arcname=name, recursive=False)
+
+
+def files_under(root: Path) -> dict[str, Path]:
+    return {str(p.relative_to(root)): p for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def read_verified(archive: Path, into: Path | None = None) -> dict:
-    """Check every file against the manifest (and extract into `into`); raise DamagedArchive."""
+    """Check every file against the manifest (and extract into `into`); raise DamagedArchive.
+
+    Only regular files are accepted, each under a plain relative name."""
     try:
         with tarfile.open(archive, "r:gz") as tar:
             member = tar.extractfile(MANIFEST)
@@ -72,17 +86,17 @@ def read_verified(archive: Path, into: Path | None = None) -> dict:
             manifest = json.load(member)
             found = {}
             for info in tar.getmembers():
-                if info.name == MANIFEST or not info.isfile():
+                if info.name == MANIFEST:
                     continue
+                if not info.isfile() or info.name.startswith("/") or ".." in Path(info.name).parts:
+                    raise DamagedArchive(f"{archive.name} holds {info.name!r}, which is not a plain file inside it")
                 digest = hashlib.sha256()
                 source = tar.extractfile(info)
                 target = None
                 if into is not None:
                     path = into / info.name
-                    if not path.resolve().is_relative_to(into.resolve()):
-                        raise DamagedArchive(f"{archive.name} names a file outside the archive: {info.name}")
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    target = path.open("wb")
+                    target = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
                 while block := source.read(1 << 20):
                     digest.update(block)
                     if target:
@@ -92,7 +106,7 @@ def read_verified(archive: Path, into: Path | None = None) -> dict:
                 found[info.name] = digest.hexdigest()
     except (tarfile.TarError, OSError, EOFError, zlib.error, json.JSONDecodeError, KeyError) as error:
         raise DamagedArchive(f"{archive.name} cannot be read ({error})") from None
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in (1, FORMAT):
         raise DamagedArchive(f"{archive.name} has an unknown format {manifest.get('format')!r}")
     if found != manifest["files"]:
         bad = sorted(set(found.items()) ^ set(manifest["files"].items()))
@@ -105,33 +119,34 @@ def read_verified(archive: Path, into: Path | None = None) -> dict:
     return manifest
 
 
-def stamp(now: datetime.datetime | None = None) -> str:
-    return (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
+def blank_secrets(text: str) -> tuple[str, list[str]]:
+    """The .env text with every secret-bearing value emptied, and the keys that were blanked."""
+    blanked = sorted({entry.key for entry in envfile.parse(text) if entry.key in SECRET_KEYS and entry.value})
+    lines = []
+    for line in text.splitlines():
+        key = line.strip().removeprefix("export ").split("=", 1)[0].strip()
+        lines.append(f"{key}=  # blanked by `invoke backup --no-secrets`" if key in blanked else line)
+    return "\n".join(lines) + "\n", blanked
 
 
 def _pipe(argv: list[str], path: Path, env: dict | None = None, *, into: bool) -> None:
-    """Run a command with a file as its stdout (`into`) or its stdin, binary-safe."""
-    shown = f"  {' '.join(argv[:8])}{' ...' if len(argv) > 8 else ''} {'>' if into else '<'} {path.name}"
-    print(shown, flush=True)
+    """Run a command with a file as its stdout (`into`) or its stdin, binary-safe, and nothing through a shell."""
     with path.open("wb" if into else "rb") as file:
         stream = {"stdout": file} if into else {"stdin": file}
         result = subprocess.run(argv, stderr=subprocess.PIPE, env=env, **stream)
     if result.returncode != 0:
-        step = "Backup" if into else "Restore"
-        raise DeployError(f"✗ {step} step failed: {result.stderr.decode(errors='replace').strip()}")
+        raise DeployError(f"✗ `{' '.join(argv[:6])} ...` failed: {result.stderr.decode(errors='replace').strip()}")
 
 
-def _dump(argv: list[str], path: Path, env: dict | None = None) -> None:
-    _pipe(argv, path, env, into=True)
-
-
-def _load(argv: list[str], path: Path, env: dict | None = None) -> None:
-    _pipe(argv, path, env, into=False)
+def pipe(c, argv: list[str], path: Path, env: dict | None = None, *, into: bool) -> None:
+    arrow = ">" if into else "<"
+    print(f"  {' '.join(argv[:8])}{' ...' if len(argv) > 8 else ''} {arrow} {path.name}", flush=True)
+    changes.apply(c, f"run that command {arrow} {path.name}", _pipe, argv, path, env, into=into)
 
 
 SQLITE_BACKUP = (
     "import sqlite3, sys\n"
-    "source = sqlite3.connect('file:{path}?mode=ro', uri=True)\n"
+    "source = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\n"
     "copy = sqlite3.connect('/tmp/backup.sqlite')\n"
     "source.backup(copy)\n"  # SQLite's online backup API: consistent while the hub writes
     "copy.close()\n"
@@ -139,129 +154,144 @@ SQLITE_BACKUP = (
 )
 
 
-def compose_argv(c, stack: Stack, args: list[str]) -> tuple[list[str], dict]:
-    return engine.compose_argv(c, stack, args), {**os.environ, **engine.compose_env(c, stack)}
+def compose_env(c, stack: Stack) -> dict:
+    return {**os.environ, **engine.compose_env(c, stack)}
 
 
 def ensure_postgres(c, stack: Stack) -> None:
     engine.compose(c, stack, ["up", "--detach", "--wait", POSTGRES_SERVICE], hide="both")
 
 
-def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: bool = False) -> tuple[Path, float]:
-    """Write and verify one backup archive; works while the hub runs. Returns it and the seconds it took."""
+def size_of(text: str) -> float:
+    """`docker system df`'s sizes ("147.5kB", "2.1GB") in bytes."""
+    match = re.match(r"^([\d.]+)\s*([kMGT]?)B$", text.strip())
+    return float(match.group(1)) * 1000 ** " kMGT".index(match.group(2) or " ") if match else 0.0
+
+
+def needed_bytes(c, stack: Stack, volumes: list[str]) -> float:
+    """About what a backup takes: the data volume (or the database's) and the user volumes asked for."""
+    listing = engine.probe(c, ["docker", "system", "df", "-v", "--format", "{{json .Volumes}}"])
+    sizes = {v["Name"]: size_of(v.get("Size", "")) for v in json.loads(listing.stdout or "[]") or []} \
+        if listing.ok else {}
+    return sum(sizes.get(name, 0.0) for name in [*stack.volumes, *volumes]) * SPARE
+
+
+def unique_name(directory: Path, project: str) -> str:
+    """PROJECT-backup-STAMP, with -2, -3... when a backup of the same second exists."""
+    base = f"{project}-backup-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    taken = {p.name.split(".")[0].removesuffix("-secrets") for p in directory.iterdir()}
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        name = f"{base}-{number}"
+    return name
+
+
+def archives_of(directory: Path, project: str) -> list[Path]:
+    """This stack's archives (not their secrets siblings), oldest first."""
+    return sorted(p for p in directory.glob(f"{project}-backup-*.tar.gz") if not p.name.endswith("-secrets.tar.gz"))
+
+
+def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: bool = False,
+           keep: int = 0, directory: Path | None = None) -> tuple[Path | None, float]:
+    """Write and verify one backup archive of `stack` (works while the hub runs) into `directory`
+    (default: its BACKUP_DIR). Returns the archive and the seconds it took."""
     started = time.monotonic()
-    directory = stack.backup_dir
+    directory = directory or stack.backup_dir
+    volumes = engine.user_volumes(c, stack) if include_user_volumes else []
+    if changes.dry(c):
+        what = f"the {stack.database.name} database, .env, userlist" + (
+            f", {len(volumes)} user volume(s)" if volumes else "") + (", secrets/ (a second archive)"
+                                                                       if include_secrets else "")
+        print(f"[dry] would write {directory}/{stack.project}-backup-STAMP.tar.gz with {what}")
+        return None, 0.0
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    name = f"{stack.project}-backup-{stamp()}"
+    needed, free = needed_bytes(c, stack, volumes), shutil.disk_usage(directory).free
+    if needed > free:
+        raise DeployError(f"✗ Not enough space in {directory}: the backup needs about {needed / 1e6:.0f} MB "
+                          f"(the stack's and {len(volumes)} user volume(s)), and {free / 1e6:.0f} MB are free. "
+                          "Nothing was written. Free some space or set BACKUP_DIR, then run `invoke backup` again.")
+    name = unique_name(directory, stack.project)
     archive = directory / f"{name}.tar.gz"
-    hub_image = stack.images["LOCAL_HUB_IMAGE"]
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".staging-") as staging:
-        content = Path(staging)
-        (content / "database").mkdir()
-        (content / "config").mkdir()
-        if stack.database.dump == "pg_dump":
-            hub_running = engine.hub_running(c, stack.project)
-            ensure_postgres(c, stack)
-            s = stack.settings
-            argv, env = compose_argv(c, stack, ["exec", "-T", POSTGRES_SERVICE, "pg_dump", "--format=custom",
-                                                "--username", s["POSTGRES_USER"], s["POSTGRES_DB"]])
-            _dump(argv, content / "database/jupyterhub.pgdump", env)
-            if not hub_running:  # leave a stopped stack stopped
-                engine.compose(c, stack, ["stop", POSTGRES_SERVICE], hide="both")
-        elif stack.database.dump == "sqlite":
-            data = stack.settings["DATA_VOLUME_CONTAINER"]
-            code = SQLITE_BACKUP.format(path=f"{data}/jupyterhub.sqlite")
-            _dump(["docker", "run", "--rm", "--volume", f"{stack.settings['DATA_VOLUME_HOST']}:{data}",
-                   "--entrypoint", "python3", hub_image, "-c", code], content / "database/jupyterhub.sqlite")
-        else:
-            print("  The database is external (JUPYTERHUB_DB_URL is a URL): back it up with its own tools.")
-        for source, target in ((stack.env_file, ".env"), (stack.userlist_file, "userlist")):
-            if source.exists():
-                shutil.copy2(source, content / "config" / target)
-        volumes = engine.user_volumes(c, stack) if include_user_volumes else []
-        if volumes:
-            (content / "user-volumes").mkdir()
-        for volume in volumes:
-            _dump(["docker", "run", "--rm", "--volume", f"{volume}:/volume:ro", "--entrypoint", "tar",
-                   hub_image, "-C", "/volume", "-cf", "-", "."], content / "user-volumes" / f"{volume}.tar")
-        manifest = {
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "project": stack.project,
-            "database": stack.database.name,
-            "jupyterhub_version": stack.settings["JUPYTERHUB_VERSION"],
-            "user_volumes": volumes,
-            "secrets_archive": None,
-        }
-        if include_secrets and stack.secrets_dir.exists():
-            secrets_archive = directory / f"{name}-secrets.tar.gz"
-            secrets_content = content.parent / f"{content.name}-secrets"
-            shutil.copytree(stack.secrets_dir, secrets_content)
-            write_archive(secrets_content, secrets_archive, {"kind": "secrets"})
-            shutil.rmtree(secrets_content)
+    secrets_archive = directory / f"{name}-secrets.tar.gz"
+    written: list[Path] = []
+    staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=directory))  # 0700
+    try:
+        manifest = _stage(c, stack, staging, volumes, include_secrets)
+        if include_secrets and stack.secrets_dir.is_dir():
+            written.append(secrets_archive)
+            _write_verified(files_under(stack.secrets_dir), secrets_archive, {"kind": "secrets"})
             manifest["secrets_archive"] = {"name": secrets_archive.name, "sha256": sha256(secrets_archive)}
-        write_archive(content, archive, manifest)
-    read_verified(archive)
+        written.append(archive)
+        _write_verified(files_under(staging), archive, manifest)
+    except (OSError, DamagedArchive, DeployError) as error:
+        for path in written:
+            for leftover in (path, path.with_name(path.name + PARTIAL)):
+                leftover.unlink(missing_ok=True)
+        reason = error.message if isinstance(error, DeployError) else (
+            f"{getattr(error, 'strerror', None) or error}" + (f" ({error.filename})" if getattr(error, "filename", "")
+                                                               else ""))
+        raise DeployError(f"✗ Backup failed: {reason.removeprefix('✗ ')}. Nothing was kept: no archive, no "
+                          f"{PARTIAL} file, no staged copy. Fix the cause, then run `invoke backup` again.") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if keep:
+        for old in archives_of(directory, stack.project)[:-keep]:
+            old.unlink()
+            old.with_name(old.name.replace(".tar.gz", "-secrets.tar.gz")).unlink(missing_ok=True)
+            print(f"  removed the older {old.name} (--keep {keep})")
     return archive, time.monotonic() - started
 
 
-def check_archive(path: Path) -> dict:
-    """The manifest of an intact archive; a one-sentence refusal otherwise."""
-    if not path.is_file():
-        raise DeployError(f"No archive at {path}.", code=2)
-    try:
-        return read_verified(path)
-    except DamagedArchive as error:
-        raise DeployError(f"✗ Refusing to restore: {error}. Nothing was changed.") from None
+def _write_verified(files: dict[str, Path], archive: Path, manifest: dict) -> None:
+    partial = archive.with_name(archive.name + PARTIAL)
+    write_archive(files, partial, manifest)
+    read_verified(partial)
+    os.replace(partial, archive)
 
 
-def describe(path: Path, manifest: dict) -> str:
-    """The question `invoke restore` asks before it overwrites anything."""
-    what = [".env", "userlist", f"the {manifest['database']} database"]
-    what += ["secrets/"] if manifest["secrets_archive"] else []
-    what += [f"{len(manifest['user_volumes'])} user volume(s)"] if manifest["user_volumes"] else []
-    return f"Restore {path.name} (made {manifest['created']}) over {', '.join(what)}?"
-
-
-def restore(c, stack: Stack, archive: Path, reload_stack) -> float:
-    """Put an archive back into a stopped stack; `reload_stack()` re-reads the restored .env. Returns seconds."""
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(dir=archive.parent, prefix=".restore-") as staging:
-        content = Path(staging)
-        manifest = read_verified(archive, into=content)
-        for name, target in ((".env", stack.env_file), ("userlist", stack.userlist_file)):
-            if (content / "config" / name).exists():
-                shutil.copy2(content / "config" / name, target)
-        if manifest["secrets_archive"]:
-            secrets_content = content / ".secrets"
-            read_verified(archive.with_name(manifest["secrets_archive"]["name"]), into=secrets_content)
-            stack.secrets_dir.mkdir(mode=0o700, exist_ok=True)
-            for path in secrets_content.iterdir():
-                target = stack.secrets_dir / path.name
-                target.unlink(missing_ok=True)
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    out.write(path.read_bytes())
-        stack = reload_stack()
-        engine.ensure_stack_resources(c, stack)
-        hub_image = stack.images["LOCAL_HUB_IMAGE"]
-        dump = content / "database"
-        if (dump / "jupyterhub.pgdump").exists():
-            ensure_postgres(c, stack)
-            s = stack.settings
-            argv, env = compose_argv(c, stack, ["exec", "-T", POSTGRES_SERVICE, "pg_restore", "--clean",
-                                                "--if-exists", "--no-owner", "--username", s["POSTGRES_USER"],
-                                                "--dbname", s["POSTGRES_DB"]])
-            _load(argv, dump / "jupyterhub.pgdump", env)
+def _stage(c, stack: Stack, staging: Path, volumes: list[str], include_secrets: bool) -> dict:
+    """Dump the database and the user volumes, copy .env and userlist; return the manifest so far."""
+    (staging / "database").mkdir()
+    (staging / "config").mkdir()
+    s, hub_image = stack.settings, stack.images["LOCAL_HUB_IMAGE"]
+    if stack.database.dump == "pg_dump":
+        hub_running = engine.hub_running(c, stack.project)
+        ensure_postgres(c, stack)
+        pipe(c, engine.compose_argv(c, stack, ["exec", "-T", POSTGRES_SERVICE, "pg_dump", "--format=custom",
+                                               "--username", s["POSTGRES_USER"], s["POSTGRES_DB"]]),
+             staging / "database/jupyterhub.pgdump", compose_env(c, stack), into=True)
+        if not hub_running:  # leave a stopped stack stopped
             engine.compose(c, stack, ["stop", POSTGRES_SERVICE], hide="both")
-        elif (dump / "jupyterhub.sqlite").exists():
-            data = stack.settings["DATA_VOLUME_CONTAINER"]
-            _load(["docker", "run", "--rm", "-i", "--volume", f"{stack.settings['DATA_VOLUME_HOST']}:{data}",
-                   "--entrypoint", "sh", hub_image, "-c",
-                   f"cat > {data}/jupyterhub.sqlite.restoring && rm -f {data}/jupyterhub.sqlite-wal "
-                   f"{data}/jupyterhub.sqlite-shm && mv {data}/jupyterhub.sqlite.restoring {data}/jupyterhub.sqlite"],
-                  dump / "jupyterhub.sqlite")
-        for volume in manifest["user_volumes"]:
-            engine.ensure_volume(c, volume, stack.project)
-            _load(["docker", "run", "--rm", "-i", "--volume", f"{volume}:/volume", "--entrypoint", "tar",
-                   hub_image, "-C", "/volume", "-xf", "-"], content / "user-volumes" / f"{volume}.tar")
-    return time.monotonic() - started
+    elif stack.database.dump == "sqlite" and not engine.probe(c, ["docker", "volume", "inspect",
+                                                                    s["DATA_VOLUME_HOST"]]).ok:
+        print(f"  No database yet (the volume {s['DATA_VOLUME_HOST']} does not exist).")
+    elif stack.database.dump == "sqlite":
+        data = s["DATA_VOLUME_CONTAINER"]
+        pipe(c, ["docker", "run", "--rm", "--volume", f"{s['DATA_VOLUME_HOST']}:{data}", "--entrypoint", "python3",
+                 hub_image, "-c", SQLITE_BACKUP, f"{data}/jupyterhub.sqlite"], staging / "database/jupyterhub.sqlite",
+             into=True)
+    else:
+        print("  The database is external (JUPYTERHUB_DB_URL is a URL): back it up with its own tools.")
+    blanked: list[str] = []
+    if stack.env_file.exists():
+        text = stack.env_file.read_text(encoding="utf-8")
+        if not include_secrets:
+            text, blanked = blank_secrets(text)
+        (staging / "config/.env").write_text(text, encoding="utf-8")
+    if stack.userlist_file.exists():
+        shutil.copy2(stack.userlist_file, staging / "config/userlist")
+    if volumes:
+        (staging / "user-volumes").mkdir()
+    for volume in volumes:
+        pipe(c, ["docker", "run", "--rm", "--volume", f"{volume}:/volume:ro", "--entrypoint", "tar", hub_image,
+                 "-C", "/volume", "-cf", "-", "."], staging / "user-volumes" / f"{volume}.tar", into=True)
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "project": stack.project,
+        "database": stack.database.name,
+        "jupyterhub_version": s["JUPYTERHUB_VERSION"],
+        "user_volumes": volumes,
+        "secrets_archive": None,
+        "blanked_keys": blanked,
+    }

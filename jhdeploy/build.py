@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from jhdeploy import cacerts, engine, images
+from jhdeploy import cacerts, changes, engine, images
 from jhdeploy.errors import DeployError
 from jhdeploy.images import Layer
 from jhdeploy.settings import Settings
@@ -21,7 +21,8 @@ def build_layers(c, root: Path, layers: list[Layer], s: Settings, no_cache: bool
                  ) -> tuple[dict[str, float], float]:
     """Build `layers` in order; return seconds per layer and in all. Stops at the first failure."""
     begun = time.monotonic()
-    count = cacerts.stage(root, s["EXTRA_CA_CERTS"])
+    count = changes.apply(c, "stage EXTRA_CA_CERTS in .build/ca-certificates", cacerts.stage, root,
+                          s["EXTRA_CA_CERTS"])
     if count:
         print(f"Trusting {count} extra CA certificate(s) from {s['EXTRA_CA_CERTS']}.")
     timings: dict[str, float] = {}
@@ -39,7 +40,8 @@ def build_layers(c, root: Path, layers: list[Layer], s: Settings, no_cache: bool
                 f"    {resume_command(layers[number - 1:])}"
             )
         timings[layer.name] = elapsed
-        print(f"✓ {layer.name} built in {elapsed:.1f} s", flush=True)
+        if not changes.dry(c):
+            print(f"✓ {layer.name} built in {elapsed:.1f} s", flush=True)
     return timings, time.monotonic() - begun
 
 

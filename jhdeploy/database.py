@@ -6,7 +6,7 @@ exactly as the hub does. Both back up first.
 
 from __future__ import annotations
 
-from jhdeploy import backup, engine, state
+from jhdeploy import backup, changes, engine, state
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE
 from jhdeploy.stack import Stack
@@ -21,7 +21,7 @@ def require_stopped(c, stack: Stack, what: str) -> None:
 
 def dbtools(c, stack: Stack, *args: str, **kwargs):
     """`python3 -m jhdeploy_hub.dbtools ARGS` in a one-off hub container with this stack's settings."""
-    state.write_hub_settings(stack)
+    state.write_hub_settings(c, stack)
     return engine.compose(c, stack, ["run", "--rm", "-T", "--entrypoint", "python3", HUB_SERVICE,
                                      "-m", "jhdeploy_hub.dbtools", *args], **kwargs)
 
@@ -33,7 +33,8 @@ def schema_revision(c, stack: Stack) -> str:
 
 def backup_first(c, stack: Stack) -> None:
     archive, _ = backup.create(c, stack)
-    print(f"✓ Backup first: {archive}")
+    if archive:
+        print(f"✓ Backup first: {archive}")
 
 
 def stop_postgres(c, stack: Stack) -> None:
@@ -46,6 +47,9 @@ def upgrade(c, stack: Stack) -> None:
     require_stopped(c, stack, "upgrade-db")
     engine.ensure_stack_resources(c, stack)
     backup_first(c, stack)
+    if changes.dry(c):
+        print("[dry] would run `jupyterhub upgrade-db` in a one-off hub container and report both schema revisions")
+        return
     before = schema_revision(c, stack)
     engine.compose(c, stack, ["run", "--rm", "-T", HUB_SERVICE, "jupyterhub", "upgrade-db", "-f", HUB_CONFIG])
     after = schema_revision(c, stack)
@@ -60,6 +64,9 @@ def migrate_to_postgres(c, stack: Stack, target: Stack) -> None:
         raise DeployError("JUPYTERHUB_DB_URL is not sqlite: there is no SQLite hub database to migrate.", code=2)
     require_stopped(c, stack, "migrate-db --to postgres")
     backup_first(c, stack)
+    if changes.dry(c):
+        print("[dry] would start the PostgreSQL service and copy every table of the SQLite database into it")
+        return
     engine.ensure_stack_resources(c, target)
     engine.compose(c, target, ["up", "--detach", "--wait", POSTGRES_SERVICE], hide="both")
     result = dbtools(c, target, "migrate-to-postgres", warn=True)

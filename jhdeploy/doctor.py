@@ -82,6 +82,9 @@ def secret_checks(stack: Stack) -> list[Check]:
     loose = secretfiles.loose_permissions(directory)
     for path in loose:
         checks.append(Check(False, f"secrets/{path.name} is readable by others", f"chmod 600 {path}"))
+    if stack.env_file.exists() and stack.env_file.stat().st_mode & 0o077:
+        checks.append(Check(False, ".env (it may hold passwords) is readable by others",
+                            f"chmod 600 {stack.env_file}"))
     missing = [name for name in secretfiles.GENERATED if not (directory / name).exists()]
     if missing:
         checks.append(Check(False, f"secrets missing: {', '.join(missing)}", "run `invoke setup`"))

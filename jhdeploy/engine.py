@@ -1,7 +1,8 @@
 """Talking to Docker and Compose through their command-line clients.
 
-Every command is an argument list joined with shlex. `run` is the one funnel for
-commands that change something; `probe` is for read-only questions.
+Every command is an argument list joined with shlex. Commands that change
+something go through `run` (changes.command, the funnel that --dry honours);
+`probe` is for read-only questions.
 """
 
 from __future__ import annotations
@@ -13,16 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from jhdeploy import network, state
+from jhdeploy import changes, network, state
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import HUB_SERVICE, STACK_LABEL
 from jhdeploy.stack import Stack
 
-
-def run(c, argv: list[str], **kwargs):
-    """Run a command that changes something; `echo=True` shows it (it never holds a secret)."""
-    kwargs.setdefault("echo", True)
-    return c.run(shlex.join(argv), **kwargs)
+run = changes.command
 
 
 def probe(c, argv: list[str]):
@@ -118,7 +115,7 @@ def ensure_network(c, stack: Stack) -> bool:
                 f"Run `invoke stop`, then `docker network rm {name}`, and start again; or set USER_NETWORK_FENCE=no.")
         return False
     run(c, ["docker", "network", "create", *label, name], hide="out")
-    if stack.fenced:
+    if stack.fenced and not changes.dry(c):
         # Docker knows which subnets are free here (other networks, this host's routes): it picks one,
         # and the network is made again with that subnet split in two.
         plan = network.Plan(ipaddress.IPv4Network((ipam(c, name) or [{}])[0].get("Subnet", "")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import time
 
-from jhdeploy import doctor, engine, health, images, state
+from jhdeploy import changes, doctor, engine, health, images, state
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import ANNOUNCEMENT_FILE, HUB_SERVICE, PROXY_SERVICE
 from jhdeploy.stack import Stack
@@ -31,21 +31,23 @@ def start(c, stack: Stack, timeout: float) -> None:
     started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
     for created in engine.ensure_stack_resources(c, stack):
         say(f"Created {created}.")
-    state.write_hub_settings(stack)
+    state.write_hub_settings(c, stack)
     engine.compose(c, stack, ["up", "--detach", "--remove-orphans"])
-    state.save(stack)
-    wait_healthy(c, stack, timeout, since)
-    say(f"\nJupyterHub is up after {time.monotonic() - started:.0f} s: {stack.url}")
-    say(stack.login_hint)
+    state.save(c, stack)
+    if wait_healthy(c, stack, timeout, since):
+        say(f"\nJupyterHub is up after {time.monotonic() - started:.0f} s: {stack.url}")
+        say(stack.login_hint)
 
 
-def wait_healthy(c, stack: Stack, timeout: float, since: datetime.datetime) -> None:
-    if c.config.run.dry:
-        return
+def wait_healthy(c, stack: Stack, timeout: float, since: datetime.datetime) -> bool:
+    """Wait until the hub answers; False on a dry run, which started nothing to wait for."""
+    if changes.dry(c):
+        say(f"[dry] would wait up to {timeout:.0f} s for {stack.local_url}hub/health")
+        return False
     say(f"Waiting up to {timeout:.0f} s for {stack.local_url}hub/health ...")
     outcome = health.wait_until_healthy(c, stack, timeout, since)
     if outcome == "healthy":
-        return
+        return True
     service = outcome or HUB_SERVICE
     what = f"{service} failed while starting" if outcome else f"the hub did not answer within {timeout:.0f} s"
     text = recent_logs(c, stack, service, since)
@@ -82,11 +84,12 @@ def stop(c, stack: Stack, env_project: str | None = None, keep_servers: bool = F
         # The fence outlives its service (for --keep-servers); with no server left, its rules go too.
         if stack.fenced and not engine.fence(c, stack, "remove", running=False).ok:
             say("warning: the fence's firewall rules could not be removed; they stop nothing while no server runs.")
-    state.forget(stack.root)
+    state.forget(c, stack.root)
     kept = f"{len(running)} user server(s) kept running; `invoke start` brings the hub back to them" \
         if keep_servers else f"{len(running)} user server(s) stopped"
-    say(f"Stopped {stack.project} in {time.monotonic() - started:.0f} s; {kept}. "
-        "Volumes, the network and secrets are kept.")
+    if not changes.dry(c):
+        say(f"Stopped {stack.project} in {time.monotonic() - started:.0f} s; {kept}. "
+            "Volumes, the network and secrets are kept.")
 
 
 def restart(c, stack: Stack, before: Stack | None, timeout: float) -> None:
@@ -107,7 +110,7 @@ def restart(c, stack: Stack, before: Stack | None, timeout: float) -> None:
     started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
     for created in engine.ensure_stack_resources(c, stack):
         say(f"Created {created}.")
-    state.write_hub_settings(stack)
+    state.write_hub_settings(c, stack)
     changed = [service for service in engine.changed_services(c, stack) if service != HUB_SERVICE]
     dropped = [service for service in before.services if service not in stack.services]
     in_front = [s for s in changed + dropped if s in (PROXY_SERVICE, before.ssl.front, stack.ssl.front)]
@@ -117,8 +120,9 @@ def restart(c, stack: Stack, before: Stack | None, timeout: float) -> None:
     if changed:  # before the hub, which gives a new proxy its routes when it starts
         engine.compose(c, stack, ["up", "--detach", "--no-deps", *changed])
     engine.compose(c, stack, ["up", "--detach", "--no-deps", "--force-recreate", "--remove-orphans", HUB_SERVICE])
-    state.save(stack)
-    wait_healthy(c, stack, timeout, since)
+    state.save(c, stack)
+    if not wait_healthy(c, stack, timeout, since):
+        return
     servers = len(engine.spawned_containers(c, stack.project, running_only=True))
     say(f"\nRestarted in {time.monotonic() - started:.0f} s: the hub" + (f" and {', '.join(changed)}" if changed
         else "") + f" recreated, {servers} user server(s) left running. {stack.url}")
@@ -171,12 +175,12 @@ def status(c, stack: Stack, saved: dict | None, env_stack: Stack) -> None:
         say(report)
 
 
-def announce(root, message: str) -> str:
+def announce(c, root, message: str) -> str:
     path = root / "conf" / ANNOUNCEMENT_FILE
     if not message:
-        path.unlink(missing_ok=True)
+        changes.apply(c, f"remove conf/{ANNOUNCEMENT_FILE}", path.unlink, missing_ok=True)
         return "Announcement cleared."
-    path.write_text(message.strip() + "\n", encoding="utf-8")
+    changes.apply(c, f"write conf/{ANNOUNCEMENT_FILE}", path.write_text, message.strip() + "\n", encoding="utf-8")
     return f"Announcement set; users see it on their next page load: {message.strip()}"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jhdeploy import engine
+from jhdeploy import changes, engine
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import HUB_SERVICE
 from jhdeploy.stack import Stack
@@ -15,11 +15,21 @@ def shared(c, stack: Stack, name: str) -> str:
 
 
 def in_hub(c, stack: Stack, *command: str) -> str:
-    """`python3 -m jhdeploy_hub.cli COMMAND` in a one-off hub container: the hub's own derivation, its secrets."""
-    engine.ensure_stack_resources(c, stack)
-    result = engine.compose(c, stack, ["run", "--rm", "--no-deps", "-T", "--entrypoint", "python3", HUB_SERVICE,
-                                       "-m", "jhdeploy_hub.cli", *command], hide="out", echo=False)
-    return result.stdout.strip().splitlines()[-1]
+    """`python3 -m jhdeploy_hub.cli COMMAND` with the hub's own code and secrets: in the running hub, or in a
+    one-off hub container when it is stopped."""
+    argv = ["python3", "-m", "jhdeploy_hub.cli", *command]
+    if changes.dry(c):
+        return f"[dry] would ask the hub image: {' '.join(argv)}"
+    if engine.hub_running(c, stack.project):
+        result = engine.compose_probe(c, stack, ["exec", "-T", HUB_SERVICE, *argv])
+    else:
+        engine.ensure_stack_resources(c, stack)
+        result = engine.compose(c, stack, ["run", "--rm", "--no-deps", "-T", "--entrypoint", argv[0], HUB_SERVICE,
+                                           *argv[1:]], hide="both", echo=False, warn=True)
+    lines = result.stdout.strip().splitlines()
+    if not result.ok or not lines:
+        raise DeployError(f"✗ The hub image could not derive the password: {result.stderr.strip()[-500:]}")
+    return lines[-1]
 
 
 def hashed(c, stack: Stack, name: str) -> str:

@@ -143,10 +143,20 @@ def _check_registry(value: str) -> str | None:
     return None if ok else "a registry and path such as registry.example.org/team (no scheme, no trailing /)"
 
 
+# Host paths a shared folder must never expose: the host's root, its configuration, Docker itself.
+FORBIDDEN_SHARES = ("/etc", "/root", "/boot", "/proc", "/sys", "/dev", "/var/run/docker.sock", "/run/docker.sock",
+                    "/var/lib/docker", "/run", "/var/run")
+
+
 def _check_shared(value: str) -> str | None:
-    if value.startswith("/") or _DOCKER_NAME.match(value):
-        return None
-    return "a Docker volume name or an absolute host path"
+    allowed = "a Docker volume name, or an absolute host path that is not /, a system folder or Docker's socket"
+    if not value.startswith("/"):
+        return None if _DOCKER_NAME.match(value) else allowed
+    path = "/" + "/".join(part for part in value.split("/") if part and part != ".")
+    if path == "/" or ".." in path.split("/") or any(
+            path == forbidden or path.startswith(forbidden + "/") for forbidden in FORBIDDEN_SHARES):
+        return allowed
+    return None
 
 
 def parse_profiles(value: str) -> dict[str, str]:
@@ -168,7 +178,8 @@ def _check_profiles(value: str) -> str | None:
 
 
 def _check_path(value: str) -> str | None:
-    return None if value.startswith("/") else "an absolute path inside the container"
+    ok = re.match(r"^/[A-Za-z0-9._/-]*$", value) and ".." not in value.split("/")
+    return None if ok else "an absolute path inside the container (letters, digits, . _ - /)"
 
 
 def _check_password(value: str) -> str | None:

@@ -4,23 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jhdeploy import certs, secretfiles
+from jhdeploy import certs, changes, secretfiles
 from jhdeploy.settings import SettingsError
 from jhdeploy.stack import Stack
 
 
-def copy_templates(root: Path) -> list[str]:
+def copy_templates(c, root: Path) -> list[str]:
     """Create .env (owner-only: it may hold passwords) and userlist from their templates; never overwrite."""
     created = []
     for target, template, mode in ((".env", ".env-template", 0o600), ("userlist", "userlist-template", 0o644)):
         if not (root / target).exists():
-            secretfiles.write_private(root / target, (root / template).read_bytes(), mode)
+            changes.apply(c, f"create {target} from {template}", secretfiles.write_private, root / target,
+                          (root / template).read_bytes(), mode)
             created.append(target)
-    return created
+    return [] if changes.dry(c) else created
 
 
-def ensure_runtime_files(stack: Stack) -> list[str]:
-    """Secrets and, for use_ssl_ss, the certificate; returns what was created."""
+def ensure_runtime_files(c, stack: Stack) -> list[str]:
+    """Secrets and, for use_ssl_ss, the certificate, when missing; returns what was created."""
+    return changes.apply(c, "create the missing secrets and the self-signed certificate", _runtime_files,
+                         stack) or []
+
+
+def _runtime_files(stack: Stack) -> list[str]:
     created = [f"secrets/{name}" for name in secretfiles.ensure_secrets(stack.secrets_dir)]
     # A secret given in .env (a password, an OAuth client secret) reaches the hub as a mounted file.
     if stack.authenticator.from_env:

@@ -286,6 +286,18 @@ def file_problems(root: Path, s: Settings) -> list[str]:
     return found
 
 
+def shared_folder_problems(root: Path, s: Settings) -> list[str]:
+    """A host path shared with every user must not hold this project's .env or secrets/."""
+    shared = s["SHARED_VOLUME"]
+    if not shared.startswith("/"):
+        return []
+    path, checkout = Path(shared).resolve(), root.resolve()
+    if path == checkout or checkout in path.parents or path in checkout.parents:
+        return [f"SHARED_VOLUME={shared!r} would show every user this project's folder, with its .env and secrets/; "
+                "choose a folder outside it."]
+    return []
+
+
 def auth_problems(stack: Stack) -> list[str]:
     """What the chosen authenticator needs and lacks, with where to get it."""
     auth = stack.authenticator
@@ -320,7 +332,8 @@ def from_env(root: Path, flags: Mapping[str, str] | None = None, environ: Mappin
         raise SettingsError([str(error)]) from None
     s = settings_module.resolve(entries, os.environ if environ is None else environ, flags)
     stack = Stack(root, s, userlist.load(root / "userlist"), mode)
-    found = file_problems(root, s) + auth_problems(stack) + stack.ssl.problems(stack) + swarm_problems(stack)
+    found = (file_problems(root, s) + shared_folder_problems(root, s) + auth_problems(stack)
+             + stack.ssl.problems(stack) + swarm_problems(stack))
     if found:
         raise SettingsError(found)
     return stack

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from jhdeploy import changes
 from jhdeploy import settings as settings_module
 from jhdeploy.errors import DeployError
 from jhdeploy.stack import Stack
@@ -48,10 +49,10 @@ def hub_settings_file(root: Path) -> Path:
     return root / FOLDER / "hub" / "settings.json"
 
 
-def write_hub_settings(stack: Stack) -> Path:
+def write_hub_settings(c, stack: Stack) -> Path:
     """The settings the hub maps to traitlets; written before any hub container starts."""
     path = hub_settings_file(stack.root)
-    write_json(path, stack.hub_settings())
+    changes.apply(c, f"write {FOLDER}/hub/settings.json", write_json, path, stack.hub_settings())
     return path
 
 
@@ -61,7 +62,11 @@ def hub_settings_digest(root: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "none"
 
 
-def save(stack: Stack) -> None:
+def save(c, stack: Stack) -> None:
+    changes.apply(c, f"record what runs in {FOLDER}/stack.json", _save, stack)
+
+
+def _save(stack: Stack) -> None:
     s = stack.settings
     write_json(folder(stack.root) / "stack.json", {
         "format": FORMAT,
@@ -92,13 +97,16 @@ def load(root: Path) -> dict[str, Any] | None:
     return saved if saved.get("format") == FORMAT else None
 
 
-def forget(root: Path) -> None:
-    (root / FOLDER / "stack.json").unlink(missing_ok=True)
+def forget(c, root: Path) -> None:
+    changes.apply(c, f"remove {FOLDER}/stack.json", (root / FOLDER / "stack.json").unlink, missing_ok=True)
 
 
 @contextlib.contextmanager
-def locked(root: Path, task: str):
+def locked(c, root: Path, task: str):
     """Hold state/lock for one task that changes the stack; refuse at once if another holds it."""
+    if changes.dry(c):  # a dry run changes nothing, state/lock included
+        yield
+        return
     path = folder(root) / "lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     with os.fdopen(fd, "r+", encoding="utf-8") as lock:

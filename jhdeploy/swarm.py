@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from jhdeploy import engine, lifecycle, state
+from jhdeploy import changes, engine, lifecycle, state
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import SECRET_FILES, STACK_LABEL
 from jhdeploy.stack import COPIED_SECRET, Stack
@@ -72,6 +72,7 @@ def for_stack_deploy(config: dict, secrets_dir: Path) -> dict:
     for service in config.get("services", {}).values():
         service.pop("pull_policy", None)  # images are built or pushed, never pulled by name here
         for port in service.get("ports", []):
+            port.pop("host_ip", None)  # swarm publishes on every address of the node (JUPYTERHUB_BIND_IP)
             if isinstance(port.get("published"), str) and port["published"].isdigit():
                 port["published"] = int(port["published"])
         networks = service.get("networks")
@@ -95,27 +96,28 @@ def write_stack_file(c, stack: Stack) -> str:
 
     Written as JSON, which is YAML too.
     """
-    result = engine.compose(c, stack, ["config", "--format", "json"], hide="out", echo=False)
+    result = engine.compose_probe(c, stack, ["config", "--format", "json"])
+    if not result.ok:
+        raise DeployError(f"✗ Compose refused the configuration: {result.stderr.strip()}")
     path = stack.root / STACK_FILE
-    path.parent.mkdir(exist_ok=True)
-    path.unlink(missing_ok=True)
-    path.touch(mode=0o600)  # secret *paths* only, but keep it private all the same
-    path.write_text(json.dumps(for_stack_deploy(json.loads(result.stdout), stack.secrets_dir), indent=2))
+    # Secret *paths* only, but owner-only all the same.
+    changes.apply(c, f"write {STACK_FILE}", state.write_json, path,
+                  for_stack_deploy(json.loads(result.stdout), stack.secrets_dir))
     return str(path)
 
 
 def deploy(c, stack: Stack) -> None:
-    state.write_hub_settings(stack)
+    state.write_hub_settings(c, stack)
     stack_file = write_stack_file(c, stack)
     engine.run(c, ["docker", "stack", "deploy", "--compose-file", stack_file, "--prune", stack.project])
-    state.save(stack)
+    state.save(c, stack)
 
 
 def remove(c, stack: Stack, timeout: float = 120) -> tuple[int, float]:
     """Remove the stack and the users' services; volumes and the network stay. Returns (users, seconds)."""
     started = time.monotonic()
     engine.run(c, ["docker", "stack", "rm", stack.project], hide="out")
-    state.forget(stack.root)
+    state.forget(c, stack.root)
     users = engine.user_services(c, stack.project)
     if users:
         engine.run(c, ["docker", "service", "rm", *users], hide="out")
@@ -140,9 +142,9 @@ def deploy_and_wait(c, stack: Stack, timeout: float) -> None:
     for created in engine.ensure_stack_resources(c, stack):
         print(f"Created {created}.")
     deploy(c, stack)
-    lifecycle.wait_healthy(c, stack, timeout, since)
-    print(f"\nJupyterHub is up on {nodes} swarm node(s) after {time.monotonic() - started:.0f} s: {stack.url}")
-    print(stack.login_hint)
+    if lifecycle.wait_healthy(c, stack, timeout, since):
+        print(f"\nJupyterHub is up on {nodes} swarm node(s) after {time.monotonic() - started:.0f} s: {stack.url}")
+        print(stack.login_hint)
 
 
 def push(c, stack: Stack) -> None:

@@ -180,7 +180,9 @@ class Deployment:
         self.write_env()
 
     def write_env(self) -> None:
-        (self.root / ".env").write_text("".join(f"{k}={v}\n" for k, v in self.env.items()))
+        path = self.root / ".env"
+        path.write_text("".join(f"{k}={v}\n" for k, v in self.env.items()))
+        path.chmod(0o600)  # it may hold passwords: `invoke start` refuses a .env others can read
 
     @property
     def network(self) -> str:
@@ -229,12 +231,13 @@ class Deployment:
 
     def create_network(self) -> None:
         """The stack's network, made as `invoke start` makes it, for containers that must be there first."""
-        from invoke import Context
+        from invoke import Config, Context
 
         from jhdeploy import engine
         from jhdeploy.stack import from_env
 
-        engine.ensure_network(Context(), from_env(self.root, environ={}))
+        quiet = Context(Config(overrides={"run": {"in_stream": False, "hide": True}}))
+        engine.ensure_network(quiet, from_env(self.root, environ={}))
 
     def running_containers(self) -> list[str]:
         names = []

@@ -22,10 +22,9 @@ class HubClient:
         return self.request("GET", self.base + path, **kwargs)
 
     def _xsrf(self, path: str = "/hub/") -> str:
-        for cookie in self.session.cookies:
-            if cookie.name == "_xsrf" and path.startswith(cookie.path or "/"):
-                return cookie.value
-        return ""
+        """The _xsrf cookie a browser sends first for `path`: the one with the longest matching path."""
+        matching = [c for c in self.session.cookies if c.name == "_xsrf" and path.startswith(c.path or "/")]
+        return max(matching, key=lambda c: len(c.path or "/")).value if matching else ""
 
     def login(self, username: str, password: str) -> requests.Response:
         """Submit the real login form, following redirects as a browser does."""

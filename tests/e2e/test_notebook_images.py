@@ -89,9 +89,13 @@ def test_ui_logo_and_templates_are_hub_settings_applied_by_restart(images):
     images.env.update(JUPYTER_UI="notebook", LOGO_IMAGE="conf/logo.png")
     images.write_env()
 
-    images.invoke("restart")
+    images.invoke("restart")  # leaves alice's running server alone: the interface applies to her next start
 
-    client = logged_in_server(images, "alice")
+    client = images.client()
+    assert client.login("alice", images.password("alice")).status_code == 200
+    client.stop_server("alice")
+    client.wait_stopped("alice")
+    client.spawn("alice")
     landing = client.get("/user/alice/")
     assert landing.status_code == 200
     assert landing.url.endswith("/user/alice/tree")  # Notebook 7

@@ -95,8 +95,11 @@ def test_doctor_on_a_healthy_stack(hub):
 
 
 def test_read_only_shared_folder_refuses_writes(hub):
-    restart_with(hub, SHARED_MODE="ro")
-    logged_in(hub, "bob").spawn("bob", options={"image": "Standard"})
+    restart_with(hub, SHARED_MODE="ro")  # for servers started from now on: bob's running one keeps rw
+    bob = logged_in(hub, "bob")
+    bob.stop_server("bob")
+    bob.wait_stopped("bob")
+    bob.spawn("bob", options={"image": "Standard"})
     assert shell(f"{hub.project}-bob", "cat /home/jovyan/shared/note.txt").stdout.strip() == "from-alice"
     refused = shell(f"{hub.project}-bob", "echo x > /home/jovyan/shared/other.txt")
     assert refused.returncode != 0 and "Read-only file system" in refused.stderr

@@ -4,7 +4,7 @@
 # (pass --force to rebuild the Debian root filesystem as well).
 #
 #   jhdeploy-standin/debian:bookworm          Debian root fs trusting the host's CAs
-#   jhdeploy-standin/jupyterhub:<version>     contract of quay.io/jupyterhub/jupyterhub
+#   jhdeploy-standin/jupyterhub:<version>     contract of quay.io/jupyterhub/jupyterhub (and 5.5.4)
 #   jhdeploy-standin/minimal-notebook:latest  contract of quay.io/jupyter/minimal-notebook
 #   jhdeploy-standin/postgres:15              contract of the official postgres image
 #   jhdeploy-standin/caddy:2                  contract of the official caddy image
@@ -17,6 +17,7 @@ force=no
 [ "${1:-}" = "--force" ] && force=yes
 jupyterhub_version=${JUPYTERHUB_VERSION:-6.1.1}
 jupyterlab_version=${JUPYTERLAB_VERSION:-4.6.6}
+older_jupyterhub=5.5.4
 rootfs_image=jhdeploy-standin/debian:bookworm
 
 log() { printf '[standins] %s\n' "$*"; }
@@ -55,6 +56,9 @@ build() {
 
 build "jhdeploy-standin/jupyterhub:$jupyterhub_version" "$here/jupyterhub" \
   --build-arg "JUPYTERHUB_VERSION=$jupyterhub_version"
+# An older hub, whose database `invoke upgrade-db` must bring to the pinned version's schema.
+build "jhdeploy-standin/jupyterhub:$older_jupyterhub" "$here/jupyterhub" \
+  --build-arg "JUPYTERHUB_VERSION=$older_jupyterhub"
 build jhdeploy-standin/minimal-notebook:latest "$here/minimal-notebook" \
   --build-arg "JUPYTERHUB_VERSION=$jupyterhub_version" \
   --build-arg "JUPYTERLAB_VERSION=$jupyterlab_version"

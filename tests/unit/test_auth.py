@@ -1,5 +1,6 @@
 import pytest
 from configs import applied
+from invoke import Context
 from jhdeploy_hub import config
 
 from jhdeploy import secretfiles
@@ -116,7 +117,7 @@ def test_client_secret_may_live_in_secrets_instead_of_env(tmp_path):
 
 def test_client_secret_from_env_reaches_the_hub_as_an_owner_only_file(tmp_path):
     stack = stack_in(tmp_path, **OIDC, JUPYTERHUB_SSL="no_ssl")
-    ensure_runtime_files(stack)
+    ensure_runtime_files(Context(), stack)
     path = tmp_path / "secrets" / "oauth_client_secret"
     assert path.read_text() == "s3cret\n" and path.stat().st_mode & 0o077 == 0
 

