@@ -292,11 +292,11 @@ def _restore(c, archive, yes=False):
         raise Exit(f"No archive at {archive}.", code=2)
     stack = resolve(c)
     ready_engine(c)
-    database.require_stopped(c, stack, f"restore {archive}")
     content = restore.staging_for(path)
     try:
-        checked = restore.plan(stack, path, content)
+        checked = restore.plan(stack, path, content)  # a damaged archive is refused even while the hub runs
         print(f"{path.name} is whole. Restoring it replaces:\n  " + "\n  ".join(checked.changes))
+        database.require_stopped(c, stack, f"restore {archive}")
         if changes.dry(c):
             print("[dry] would back up the current state, then restore all of this")
             return

@@ -6,7 +6,9 @@ own image tags, so your images and .env are left alone. Needs a Docker Engine.
 
     python benchmarks/build_times.py \
         --set JUPYTERHUB_BASE_IMAGE=jhdeploy-standin/jupyterhub:6.1.1 \
-        --set DOCKER_NOTEBOOK_BASE=jhdeploy-standin/minimal-notebook:latest
+        --set PROXY_IMAGE=jhdeploy-standin/configurable-http-proxy:5.3.0 \
+        --set DOCKER_NOTEBOOK_BASE=jhdeploy-standin/minimal-notebook:latest \
+        --set EXTRA_CA_CERTS=/usr/local/share/ca-certificates  # behind a TLS-inspecting proxy
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,11 +25,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from scratch import copy as scratch_copy  # noqa: E402
+from scratch import write_env as scratch_write_env  # noqa: E402
+
 from jhdeploy.images import LAYERS  # noqa: E402
 
 TAGS = {layer.tag_key: f"jhdbench-{layer.name.replace('_', '-')}:latest" for layer in LAYERS}
-SKIP = shutil.ignore_patterns(".git", ".venv", ".env", "secrets", "userlist", "tests", "benchmarks",
-                              "__pycache__", ".build", "bench-results", "backups")
 
 # Each edit, and which layers it should rebuild.
 EDITS = {
@@ -77,9 +79,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="jhdbench-") as scratch:
         root = Path(scratch) / "repo"
-        shutil.copytree(REPO, root, ignore=SKIP)
-        env = dict(TAGS, **dict(item.split("=", 1) for item in args.set))
-        (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        env = dict(TAGS, **scratch_copy(root, dict(item.split("=", 1) for item in args.set)))
+        scratch_write_env(root, env)
         (root / "userlist").write_text("jovyan admin\n")
 
         report = {"cold_no_cache": build(root, "--no-cache")}

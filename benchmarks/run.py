@@ -26,7 +26,6 @@ import concurrent.futures
 import datetime
 import json
 import re
-import shutil
 import socket
 import statistics
 import subprocess
@@ -37,12 +36,12 @@ import time
 from pathlib import Path
 
 import requests
+from scratch import copy as scratch_copy
+from scratch import write_env as scratch_write_env
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
 ADMIN = "benchadmin"
-SKIP = shutil.ignore_patterns(".git", ".venv", ".env", "secrets", "userlist", "tests", "benchmarks",
-                              "__pycache__", ".build", "bench-results", "backups")
 TAGS = {"LOCAL_HUB_IMAGE": "jhdbench-hub:latest", "LOCAL_PROXY_IMAGE": "jhdbench-proxy:latest",
         "LOCAL_NOTEBOOK_BASE": "jhdbench-notebook-base:latest",
         "LOCAL_NOTEBOOK_BODY": "jhdbench-notebook-body:latest", "LOCAL_NOTEBOOK_IMAGE": "jhdbench-notebook:latest"}
@@ -79,7 +78,7 @@ class Bench:
         self.names = [f"u{i:03d}" for i in range(1, users + 1)]
         env = {"COMPOSE_PROJECT_NAME": self.project, "JUPYTERHUB_HTTPS_PORT": str(self.port),
                "DUMMY_AUTH_PASSWORD": PASSWORD, **TAGS, **settings}
-        (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        scratch_write_env(root, env)
         (root / "userlist").write_text(f"{ADMIN} admin\n" + "".join(f"{n}\n" for n in self.names))
         self.url = f"https://localhost:{self.port}"
         self.image = settings.get("LOCAL_NOTEBOOK_IMAGE", TAGS["LOCAL_NOTEBOOK_IMAGE"])
@@ -301,8 +300,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="jhdbench-") as scratch:
         root = Path(scratch) / "repo"
-        shutil.copytree(REPO, root, ignore=SKIP)
-        bench = Bench(root, settings, max([args.users, *levels]))
+        bench = Bench(root, scratch_copy(root, settings), max([args.users, *levels]))
         report: dict = {"machine": {"cpus": len(__import__("os").sched_getaffinity(0)),
                                     "engine": docker("info", "--format", "{{.ServerVersion}}").strip()},
                         "settings": settings, "started": datetime.datetime.now().isoformat(timespec="seconds")}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import errno
+import fnmatch
+import re
 import shutil
 import socket
 from dataclasses import dataclass
@@ -111,6 +113,48 @@ def image_checks(c, stack: Stack) -> list[Check]:
     return checks
 
 
+VERSION_LABEL = "org.jhdeploy.jupyterhub-version"  # written by the hub and notebook_body Dockerfiles
+JUPYTERHUB_PACKAGES = ("jupyterhub", "jupyterhub-base", "jupyterhub-singleuser")  # conda-forge's names
+READ_PINS = 'cat "${CONDA_DIR:-/opt/conda}/conda-meta/pinned" 2>/dev/null || true'
+
+
+def version_checks(c, stack: Stack) -> list[Check]:
+    """The hub and the users' servers run the JupyterHub of JUPYTERHUB_VERSION, or logins loop."""
+    wanted, checks = stack.settings["JUPYTERHUB_VERSION"], []
+    label = f'{{{{index .Config.Labels "{VERSION_LABEL}"}}}}'
+    for ref in (stack.images["LOCAL_HUB_IMAGE"], stack.images["LOCAL_NOTEBOOK_IMAGE"]):
+        result = engine.probe(c, ["docker", "image", "inspect", "--format", label, ref])
+        built = result.stdout.strip() if result.ok else ""
+        if built and built != wanted:
+            checks.append(Check(False, f"Image {ref} holds JupyterHub {built}; JUPYTERHUB_VERSION is {wanted}",
+                                "run `invoke build`: the hub and every server must run the same JupyterHub",
+                                warning=True))
+    checks += base_pin_checks(c, stack)
+    return checks or [Check(True, f"The built images hold JupyterHub {wanted}, as JUPYTERHUB_VERSION says")]
+
+
+def base_pin_checks(c, stack: Stack) -> list[Check]:
+    """A JupyterHub pinned in the notebook base (conda-meta/pinned) is one the body layer cannot replace."""
+    base, wanted = stack.settings["DOCKER_NOTEBOOK_BASE"], stack.settings["JUPYTERHUB_VERSION"]
+    if not engine.image_exists(c, base):
+        return []  # never pulled here: `invoke build` pulls it
+    pins = engine.probe(c, ["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", base, "-c",
+                            READ_PINS]).stdout
+    for line in pins.splitlines():
+        name, _, pattern = line.strip().partition(" ")
+        pattern = pattern.strip().lstrip("=")
+        if not re.fullmatch(r"[0-9.*]+", pattern):
+            continue  # a range (>=, <, a comma): not read here
+        if "*" not in pattern and pattern.count(".") < 2:
+            pattern += ".*"  # conda reads `jupyterhub 5.5` as 5.5.*
+        if name in JUPYTERHUB_PACKAGES and not fnmatch.fnmatch(wanted, pattern):
+            return [Check(False, f"DOCKER_NOTEBOOK_BASE={base} pins {name} {pattern} (conda-meta/pinned), so the "
+                                 f"body layer cannot install JUPYTERHUB_VERSION={wanted}",
+                          "choose a base without that pin, or set JUPYTERHUB_VERSION to a version it allows",
+                          warning=True)]
+    return []
+
+
 def disk_checks(c) -> list[Check]:
     root = engine.probe(c, ["docker", "info", "--format", "{{.DockerRootDir}}"]).stdout.strip()
     if not root or not Path(root).exists():
@@ -170,7 +214,8 @@ def everything(c, root: Path, running: Stack | None) -> list[Check]:
     engine_ok = all(check.ok for check in checks[-2:])
     checks += secret_checks(stack)
     if engine_ok:
-        checks += port_checks(c, running or stack) + image_checks(c, stack) + disk_checks(c)
+        checks += port_checks(c, running or stack) + image_checks(c, stack) + version_checks(c, stack)
+        checks += disk_checks(c)
         checks += fence_checks(c, running or stack)
     return checks + dns_checks(stack)
 

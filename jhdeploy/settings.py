@@ -470,8 +470,11 @@ SETTINGS: tuple[Setting, ...] = (
             "from the hub, so that a hub restart does not cut users' connections.", kind="image"),
     Setting("LOCAL_PROXY_IMAGE", "jupyterhub-proxy:latest", IMAGES,
             "Tag of the proxy image that `invoke build` makes.", kind="image"),
-    Setting("DOCKER_NOTEBOOK_BASE", "quay.io/jupyter/minimal-notebook:lab-4.6.6", IMAGES,
-            "Base of the notebook image: a docker-stacks image or one with the same contract.", kind="image"),
+    Setting("DOCKER_NOTEBOOK_BASE", "quay.io/jupyter/minimal-notebook:2026-11-23", IMAGES,
+            "Base of the notebook image: a docker-stacks image or one with the same contract "
+            "(tests/images/check_contract.py checks one). Pinned by a dated tag, which docker-stacks never "
+            "rebuilds (a lab-X tag moves); the body layer installs JUPYTERLAB_VERSION and JUPYTERHUB_VERSION "
+            "over whatever it holds.", kind="image"),
     Setting("LOCAL_NOTEBOOK_BASE", "jupyterhub-notebook-base:latest", IMAGES,
             "Tag of the notebook's first layer (system packages).", kind="image"),
     Setting("LOCAL_NOTEBOOK_BODY", "jupyterhub-notebook-body:latest", IMAGES,

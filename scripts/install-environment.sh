@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Install the notebook users' environment (runs in the notebook_body layer).
-#   1. environment.yml -> `mamba`/`conda env update` of the base env, when the base image has conda;
-#   2. kernels/NAME.yml -> an extra conda env NAME, registered as a Jupyter kernel;
-#   3. the pinned Jupyter packages and requirements.txt -> pip.
-# Each download step is retried with a doubling delay: mirrors and channels time out.
+# Install the notebook users' environment (runs in the notebook_body layer, as NB_UID).
+#   1. environment.yml -> `mamba`/`conda env update` of the base environment, when the base has conda;
+#   2. kernels/NAME.yml -> an extra conda environment NAME, registered as a Jupyter kernel that runs
+#      with that environment's PATH and CONDA_PREFIX;
+#   3. the pinned JupyterHub (its single-user part), JupyterLab and Notebook -> with the base's own
+#      package manager (mamba or conda) when it has one, else pip: JupyterHub must equal the hub's;
+#   4. requirements.txt -> pip.
+# Each download step is retried with a doubling delay: mirrors and channels time out. After each
+# install, fix-permissions keeps the environment and the home writable by the users group, as the
+# docker-stacks recipes do.
 set -o errexit -o pipefail -o nounset
 
 inputs=${1:-/usr/local/share/jhdeploy}
@@ -29,7 +34,18 @@ has_content() { [ -f "$1" ] && grep -qvE '^[[:space:]]*(#|$)' "$1"; }
 conda_tool() {
   if command -v mamba >/dev/null; then echo mamba
   elif command -v conda >/dev/null; then echo conda
-  else
+  fi
+}
+
+fix_permissions() {
+  if command -v fix-permissions >/dev/null; then
+    fix-permissions "${CONDA_DIR:-/opt/conda}" "/home/${NB_USER:-jovyan}"
+  fi
+}
+
+tool=$(conda_tool)
+need_conda() {
+  if [ -z "$tool" ]; then
     echo "install-environment: $1 needs conda, but the base image has none;" \
          "use requirements.txt, or a conda-based DOCKER_NOTEBOOK_BASE" >&2
     return 1
@@ -37,26 +53,58 @@ conda_tool() {
 }
 
 if has_content "$inputs/environment.yml"; then
-  tool=$(conda_tool environment.yml)
+  need_conda environment.yml
   retry "$tool" env update --name base --file "$inputs/environment.yml"
+  fix_permissions
 fi
 
 for spec in "$inputs"/kernels/*.yml; do
   [ -e "$spec" ] || continue
   name=$(basename "$spec" .yml)
-  tool=$(conda_tool "kernels/$name.yml")
+  need_conda "kernels/$name.yml"
+  prefix="$CONDA_DIR/envs/$name"
   retry "$tool" env create --yes --name "$name" --file "$spec"
-  "$CONDA_DIR/envs/$name/bin/python" -m ipykernel install --prefix "$CONDA_DIR" \
-    --name "$name" --display-name "Python ($name)"
+  "$prefix/bin/python" -m ipykernel install --prefix "$CONDA_DIR" --name "$name" --display-name "Python ($name)"
+  # The kernel runs with its environment first on PATH, as `conda activate` would set it up.
+  "$prefix/bin/python" - "$CONDA_DIR/share/jupyter/kernels/$name/kernel.json" "$prefix" <<'PYTHON'
+import json, sys
+path, prefix = sys.argv[1], sys.argv[2]
+spec = json.load(open(path))
+spec["env"] = {**spec.get("env", {}), "PATH": f"{prefix}/bin:${{PATH}}", "CONDA_PREFIX": prefix}
+json.dump(spec, open(path, "w"), indent=1)
+PYTHON
+  fix_permissions
 done
 
-if command -v conda >/dev/null; then
-  conda clean --all --force-pkgs-dirs --yes >/dev/null
+# jupyterhub must equal the hub's version, or logins loop between hub and server. With conda, its
+# own records stay true (a pip install over a conda package would leave them stale).
+if [ -n "$tool" ]; then
+  retry "$tool" install --yes \
+    "jupyterhub-singleuser==${JUPYTERHUB_VERSION}" \
+    "jupyterlab==${JUPYTERLAB_VERSION}" \
+    "notebook==${NOTEBOOK_VERSION}"
+else
+  retry pip install --no-cache-dir \
+    "jupyterhub==${JUPYTERHUB_VERSION}" \
+    "jupyterlab==${JUPYTERLAB_VERSION}" \
+    "notebook==${NOTEBOOK_VERSION}"
+fi
+fix_permissions
+
+if has_content "$inputs/requirements.txt"; then
+  retry pip install --no-cache-dir -r "$inputs/requirements.txt"
+  fix_permissions
 fi
 
-# jupyterhub must equal the hub's version, or logins loop between hub and server.
-retry pip install --no-cache-dir \
-  "jupyterhub==${JUPYTERHUB_VERSION}" \
-  "jupyterlab==${JUPYTERLAB_VERSION}" \
-  "notebook==${NOTEBOOK_VERSION}" \
-  -r "$inputs/requirements.txt"
+if [ -n "$tool" ]; then
+  "$tool" clean --all --force-pkgs-dirs --yes >/dev/null
+fi
+
+# The base may pin another JupyterHub (conda-meta/pinned) or hold one pip cannot replace: stop here
+# rather than build an image whose servers the hub would not log in to.
+installed=$(python -c "import jupyterhub; print(jupyterhub.__version__)")
+if [ "$installed" != "$JUPYTERHUB_VERSION" ]; then
+  echo "install-environment: the image holds JupyterHub $installed, not JUPYTERHUB_VERSION=$JUPYTERHUB_VERSION;" \
+       "the base image keeps its own (see conda-meta/pinned). Choose a DOCKER_NOTEBOOK_BASE that allows it." >&2
+  exit 1
+fi

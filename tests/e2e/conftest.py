@@ -46,6 +46,15 @@ PASSWORD = "e2e-shared-password"
 USERLIST = "# test users\nalice admin\n\nbob\n"
 
 
+ROOTFS = "jhdeploy-standin/debian:trixie"  # for helper containers (an identity provider, a TLS server)
+
+
+def network_cas() -> list[Path]:
+    """This network's TLS-inspection CAs, which builds need (JHDEPLOY_TEST_CA_DIR, set by .ci/run)."""
+    folder = os.environ.get("JHDEPLOY_TEST_CA_DIR", "")
+    return sorted(Path(folder).glob("*.crt")) if folder else []
+
+
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
 
@@ -165,9 +174,12 @@ class Deployment:
             else:
                 shutil.copy2(source, root / name)
         (root / "userlist").write_text(USERLIST)
-        # Every image trusts the test CA, as a user behind a TLS-inspecting proxy would set up.
+        # Every image trusts the test CA and this network's own (JHDEPLOY_TEST_CA_DIR, set by .ci/run),
+        # as an admin behind a TLS-inspecting proxy sets EXTRA_CA_CERTS up: the stand-ins trust neither.
         (root / "certs").mkdir()
         shutil.copy2(ca_file, root / "certs" / ca_file.name)
+        for extra in network_cas():
+            shutil.copy2(extra, root / "certs" / extra.name)
         self.env = {
             "EXTRA_CA_CERTS": "certs",
             "COMPOSE_PROJECT_NAME": self.project,

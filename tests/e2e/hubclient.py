@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
+from urllib.parse import urlsplit
 
 import requests
 
@@ -94,3 +97,44 @@ class HubClient:
         headers = {"X-XSRFToken": self._xsrf(prefix)}
         url = f"{self.base}{prefix}api/contents/{path}"
         return self.request(method, url, headers=headers, **kwargs)
+
+    def run_code(self, username: str, code: str, kernel: str = "python3", server: str = "") -> str:
+        """Start a kernel of this kind in the user's server, run `code` over its WebSocket, return its output."""
+        import websocket
+
+        prefix = f"/user/{username}/{server + '/' if server else ''}"
+        self.get(prefix + "lab")
+        headers = {"X-XSRFToken": self._xsrf(prefix)}
+        started = self.request("POST", f"{self.base}{prefix}api/kernels", json={"name": kernel}, headers=headers)
+        assert started.status_code == 201, started.text
+        kernel_id = started.json()["id"]
+        parts = urlsplit(self.base)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        cookies = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
+        ssl = {"ca_certs": self.verify} if isinstance(self.verify, str) else {}
+        ws = websocket.create_connection(f"{scheme}://{parts.netloc}{prefix}api/kernels/{kernel_id}/channels",
+                                         sslopt=ssl, cookie=cookies, suppress_origin=True, timeout=60)
+        try:
+            msg_id = uuid.uuid4().hex
+            ws.send(json.dumps({
+                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": username,
+                           "session": uuid.uuid4().hex, "version": "5.3"},
+                "parent_header": {}, "metadata": {}, "channel": "shell",
+                "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                            "allow_stdin": False, "stop_on_error": True},
+            }))
+            output = []
+            while True:
+                reply = json.loads(ws.recv())
+                if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind = reply["header"]["msg_type"]
+                if kind == "stream":
+                    output.append(reply["content"]["text"])
+                elif kind == "error":
+                    raise AssertionError(f"{kernel} kernel: {reply['content']['ename']}: {reply['content']['evalue']}")
+                elif kind == "status" and reply["content"]["execution_state"] == "idle":
+                    return "".join(output)
+        finally:
+            ws.close()
+            self.request("DELETE", f"{self.base}{prefix}api/kernels/{kernel_id}", headers=headers)

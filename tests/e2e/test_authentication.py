@@ -10,7 +10,7 @@ import time
 
 import pytest
 import requests
-from conftest import REPO, TEST_IMAGES, docker, image_id
+from conftest import REPO, ROOTFS, TEST_IMAGES, docker, image_id
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def provider(hub):
     name = f"{hub.project}-idp"
     docker("run", "--detach", "--name", name, "--network", hub.network, "--network-alias", "idp",
            "--publish", "127.0.0.1::8080", "--volume", f"{REPO / 'tests/images/oauth-provider'}:/srv:ro",
-           "jhdeploy-standin/debian:bookworm", "python3", "/srv/provider.py", "8080", CLIENT_ID, CLIENT_SECRET)
+           ROOTFS, "python3", "/srv/provider.py", "8080", CLIENT_ID, CLIENT_SECRET)
     port = docker("port", name, "8080/tcp").stdout.split(":")[-1].strip()
     url = f"http://127.0.0.1:{port}"
     for _ in range(50):

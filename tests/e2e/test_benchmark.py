@@ -7,13 +7,15 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, STANDINS
+from conftest import REPO, STANDINS, network_cas
 
 pytestmark = pytest.mark.e2e
 
 
 def test_benchmark_writes_every_field_and_a_chart(docker_engine, tmp_path):
     sets = [arg for key, value in STANDINS.items() for arg in ("--set", f"{key}={value}")]
+    if network_cas():  # the stand-ins trust only the public CAs, like the real images
+        sets += ["--set", f"EXTRA_CA_CERTS={network_cas()[0].parent}"]
     result = subprocess.run(
         [sys.executable, "benchmarks/run.py", "--users", "2", "--concurrency", "2", "--floor-runs", "1",
          "--api-users", "5", "--api-seconds", "2", "--out", str(tmp_path), *sets],

@@ -16,8 +16,8 @@ PAYLOAD = os.urandom(4096)  # a binary file in a user volume, checked byte for b
 
 @pytest.fixture(scope="module")
 def hub(deployment):
-    deployment.env.update(JUPYTERHUB_DB_URL="postgres", POSTGRES_VERSION="15",
-                          POSTGRES_IMAGE="jhdeploy-standin/postgres:15")
+    deployment.env.update(JUPYTERHUB_DB_URL="postgres", POSTGRES_VERSION="17",
+                          POSTGRES_IMAGE="jhdeploy-standin/postgres:17")
     deployment.write_env()
     deployment.invoke("build")
     deployment.invoke("start")

@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from conftest import STANDINS, TEST_IMAGES, docker, image_id, issue_server_cert
+from conftest import ROOTFS, STANDINS, TEST_IMAGES, docker, image_id, issue_server_cert, network_cas
 
 pytestmark = pytest.mark.e2e
 
@@ -119,7 +119,7 @@ def test_spawned_server_trusts_the_extra_ca(images, test_ca, tmp_path):
     docker("run", "--detach", "--name", server, "--network", images.network, "--ip", images.service_address(50),
            "--network-alias", "internal-tls.test", "--label", f"org.jhdeploy.stack={images.project}",
            "--volume", f"{tmp_path}:/tls:ro", "--workdir", "/tmp",
-           "jhdeploy-standin/debian:bookworm", "python3", "-c", code)
+           ROOTFS, "python3", "-c", code)
     try:
         logged_in_server(images, "bob")
         fetch = "import requests; print(requests.get('https://internal-tls.test:8443/', timeout=10).status_code)"
@@ -140,3 +140,80 @@ def test_spawned_server_trusts_the_extra_ca(images, test_ca, tmp_path):
         assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
     finally:
         docker("rm", "--force", server, check=False)
+
+
+ENVIRONMENT = "channels:\n  - conda-forge\ndependencies:\n  - humanize\n"
+EXTRA_KERNEL = "channels:\n  - conda-forge\ndependencies:\n  - python=3.13\n  - ipykernel\n  - toolz\n"
+
+
+@pytest.fixture(scope="module")
+def environment(images):
+    """Every input of the users' environment at once: conda, an extra kernel, apt and pip."""
+    notebook = images.root / "conf/notebook"
+    (notebook / "environment.yml").write_text(ENVIRONMENT)
+    (notebook / "kernels/extra.yml").write_text(EXTRA_KERNEL)
+    (notebook / "apt.txt").write_text("jq  # a command-line JSON tool\n")
+    (notebook / "requirements.txt").write_text(REPAIRED)
+    images.invoke("build")
+    images.invoke("restart")
+    client = images.client()
+    assert client.login("bob", images.password("bob")).status_code == 200
+    client.stop_server("bob")  # its next start takes the new image
+    client.wait_stopped("bob")
+    client.spawn("bob")
+    return client
+
+
+def test_conda_an_extra_kernel_apt_and_pip_all_take_effect_in_a_server(images, environment):
+    code = "import humanize, tabulate; print(humanize.__name__, tabulate.__version__)"
+    assert environment.run_code("bob", code).split() == ["humanize", "0.10.0"]
+    extra = environment.run_code("bob", "import os, sys, toolz; print(sys.prefix, os.environ['CONDA_PREFIX'])",
+                                 kernel="extra")
+    assert extra.split() == ["/opt/conda/envs/extra", "/opt/conda/envs/extra"]
+    jq = docker("exec", f"{images.project}-bob", "jq", "--version")
+    assert jq.returncode == 0 and jq.stdout.startswith("jq-")
+
+
+def test_the_servers_jupyterhub_equals_the_hubs_though_the_base_held_another(images, environment):
+    version = "import jupyterhub; print(jupyterhub.__version__)"
+    def of(image: str) -> str:
+        return docker("run", "--rm", "--entrypoint", "python3", image, "-c", version).stdout.strip()
+
+    assert of(STANDINS["DOCKER_NOTEBOOK_BASE"]) != images.env.get("JUPYTERHUB_VERSION", "6.1.1")
+    assert of(TEST_IMAGES["LOCAL_NOTEBOOK_IMAGE"]) == of(TEST_IMAGES["LOCAL_HUB_IMAGE"]) == "6.1.1"
+
+
+def test_doctor_warns_when_the_base_pins_another_jupyterhub(images, tmp_path):
+    pinned = "jhdtest-pinned-base:latest"
+    (tmp_path / "Dockerfile").write_text(f"FROM {STANDINS['DOCKER_NOTEBOOK_BASE']}\n"
+                                         "RUN echo 'jupyterhub 5.5.*' >> /opt/conda/conda-meta/pinned\n")
+    docker("build", "--quiet", "--tag", pinned, str(tmp_path))
+    assert "pins jupyterhub" not in images.invoke("doctor", check=False).stdout
+    images.env["DOCKER_NOTEBOOK_BASE"] = pinned
+    images.write_env()
+    try:
+        doctor = images.invoke("doctor", check=False).stdout
+    finally:
+        images.env["DOCKER_NOTEBOOK_BASE"] = STANDINS["DOCKER_NOTEBOOK_BASE"]
+        images.write_env()
+    assert f"! DOCKER_NOTEBOOK_BASE={pinned} pins jupyterhub 5.5.* (conda-meta/pinned)" in doctor
+    assert "cannot install JUPYTERHUB_VERSION=6.1.1" in doctor
+
+
+@pytest.mark.skipif(not network_cas(), reason="this network inspects no TLS (JHDEPLOY_TEST_CA_DIR is empty)")
+def test_without_the_extra_cas_the_body_fails_at_the_conda_step(images, environment):
+    """The stand-in's mamba trusts only the public CAs unless told: as the real one, behind this network."""
+    saved = dict(images.env)
+    images.env.update(EXTRA_CA_CERTS="", LOCAL_NOTEBOOK_BASE="jhdtest-noca-base:latest",
+                      LOCAL_NOTEBOOK_BODY="jhdtest-noca-body:latest", LOCAL_NOTEBOOK_IMAGE="jhdtest-noca:latest")
+    images.write_env()
+    try:
+        failed = images.invoke("notebook-body", "--with-deps", check=False)  # the hub image would fail first
+    finally:
+        images.env.clear()
+        images.env.update(saved)
+        images.write_env()
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0 and "Layer notebook_body failed" in output
+    assert "mamba: could not download the packages" in output.split("Last lines:")[1]
+    assert re.search(r"resume from this layer with:\s+invoke notebook-body$", output, re.MULTILINE)

@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# Build local stand-ins for the upstream base images, which cannot be pulled
-# on machines without a registry. Idempotent: an image that exists is kept
-# (pass --force to rebuild the Debian root filesystem as well).
+# Build local stand-ins for the upstream base images, which cannot be pulled on
+# machines without a registry. Idempotent: the root filesystem is made once (pass
+# --force to make it again), and the images come from Docker's build cache when
+# nothing changed.
 #
-#   jhdeploy-standin/debian:bookworm          Debian root fs trusting the host's CAs
+#   jhdeploy-standin/debian:trixie            Debian root fs: the public CAs only
 #   jhdeploy-standin/jupyterhub:<version>     contract of quay.io/jupyterhub/jupyterhub (and 5.5.4)
 #   jhdeploy-standin/minimal-notebook:latest  contract of quay.io/jupyter/minimal-notebook
-#   jhdeploy-standin/postgres:15              contract of the official postgres image
-#   jhdeploy-standin/caddy:2                  contract of the official caddy image
 #   jhdeploy-standin/configurable-http-proxy:5.3.0  contract of quay.io/jupyterhub/configurable-http-proxy
+#   jhdeploy-standin/postgres:17              contract of the official postgres image
+#   jhdeploy-standin/caddy:2                  contract of the official caddy image
 #   jhdeploy-standin/pebble:latest            the ACME test server, for the Let's Encrypt tests
+#
+# Behind a TLS-inspecting proxy, point JHDEPLOY_TEST_CA_DIR at a folder of its CA
+# certificates (*.crt): they are trusted while these images are built (pip, npm),
+# in a build stage of each image, and are in none of them.
 set -o errexit -o pipefail -o nounset
 
 here=$(cd "$(dirname "$0")" && pwd)
 force=no
 [ "${1:-}" = "--force" ] && force=yes
 jupyterhub_version=${JUPYTERHUB_VERSION:-6.1.1}
+older_jupyterhub=5.5.4  # the notebook stand-in's too: the body layer must replace it
 jupyterlab_version=${JUPYTERLAB_VERSION:-4.6.6}
-older_jupyterhub=5.5.4
-rootfs_image=jhdeploy-standin/debian:bookworm
+rootfs_image=jhdeploy-standin/debian:trixie
 
 log() { printf '[standins] %s\n' "$*"; }
 
@@ -26,17 +31,11 @@ if [ "$force" = yes ] || ! docker image inspect "$rootfs_image" >/dev/null 2>&1;
   command -v debootstrap >/dev/null || { echo "debootstrap is missing: apt-get install -y debootstrap" >&2; exit 1; }
   dir=$(mktemp -d /tmp/jhdeploy-rootfs.XXXXXX)
   trap 'rm -rf "$dir"' EXIT
-  log "debootstrap bookworm into $dir (2-3 min)"
+  log "debootstrap trixie into $dir (about 2 min)"
   start=$SECONDS
-  debootstrap --variant=minbase \
-    --include=python3,python3-venv,python3-pip,ca-certificates,curl \
-    bookworm "$dir" http://deb.debian.org/debian >"$dir.log" 2>&1 \
+  debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,curl \
+    trixie "$dir" http://deb.debian.org/debian >"$dir.log" 2>&1 \
     || { tail -20 "$dir.log" >&2; exit 1; }
-  # Trust the same extra CAs as the host (a TLS-inspecting proxy re-signs traffic here).
-  if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
-    cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
-    chroot "$dir" update-ca-certificates >/dev/null
-  fi
   rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
   tar -C "$dir" -c . | docker import - "$rootfs_image" >/dev/null
   rm -rf "$dir" "$dir.log"
@@ -46,23 +45,28 @@ else
   log "$rootfs_image exists"
 fi
 
+# Each build gets a copy of its folder plus build-ca/ (the extra CAs, maybe none).
+context=$(mktemp -d /tmp/jhdeploy-standin-context.XXXXXX)
+trap 'rm -rf "$context"' EXIT
 build() {
-  local tag=$1 context=$2; shift 2
+  local tag=$1 folder=$2; shift 2
   local start=$SECONDS
   log "building $tag"
-  docker build --quiet -t "$tag" --build-arg "ROOTFS=$rootfs_image" "$@" "$context" >/dev/null
+  rm -rf "$context/build" && cp -r "$folder" "$context/build" && mkdir -p "$context/build/build-ca"
+  if [ -n "${JHDEPLOY_TEST_CA_DIR:-}" ] && compgen -G "$JHDEPLOY_TEST_CA_DIR/*.crt" >/dev/null; then
+    cp "$JHDEPLOY_TEST_CA_DIR"/*.crt "$context/build/build-ca/"
+  fi
+  docker build --quiet -t "$tag" --build-arg "ROOTFS=$rootfs_image" "$@" "$context/build" >/dev/null
   log "built $tag in $((SECONDS - start)) s"
 }
 
-build "jhdeploy-standin/jupyterhub:$jupyterhub_version" "$here/jupyterhub" \
-  --build-arg "JUPYTERHUB_VERSION=$jupyterhub_version"
-# An older hub, whose database `invoke upgrade-db` must bring to the pinned version's schema.
-build "jhdeploy-standin/jupyterhub:$older_jupyterhub" "$here/jupyterhub" \
-  --build-arg "JUPYTERHUB_VERSION=$older_jupyterhub"
+for version in "$jupyterhub_version" "$older_jupyterhub"; do
+  build "jhdeploy-standin/jupyterhub:$version" "$here/jupyterhub" --build-arg "JUPYTERHUB_VERSION=$version"
+done
 build jhdeploy-standin/minimal-notebook:latest "$here/minimal-notebook" \
-  --build-arg "JUPYTERHUB_VERSION=$jupyterhub_version" \
+  --build-arg "JUPYTERHUB_VERSION=$older_jupyterhub" \
   --build-arg "JUPYTERLAB_VERSION=$jupyterlab_version"
-build jhdeploy-standin/postgres:15 "$here/postgres"
-build jhdeploy-standin/caddy:2 "$here/caddy"
 build jhdeploy-standin/configurable-http-proxy:5.3.0 "$here/configurable-http-proxy"
+build jhdeploy-standin/postgres:17 "$here/postgres"
+build jhdeploy-standin/caddy:2 "$here/caddy"
 build jhdeploy-standin/pebble:latest "$here/pebble"

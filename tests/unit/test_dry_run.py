@@ -38,7 +38,9 @@ def snapshot(*roots: Path) -> dict[str, str]:
 def changing_calls(log: Path) -> list[list[str]]:
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     words = lambda call: [w for w in call if not w.startswith("-") and "/" not in w]  # noqa: E731
-    return [call for call in calls if CHANGES & set(words(call)[:4])]
+    # A throwaway container with no network that reads a file (doctor's base-image pins) leaves nothing behind.
+    question = lambda call: call[:1] == ["run"] and {"--rm", "none"} <= set(call)  # noqa: E731
+    return [call for call in calls if CHANGES & set(words(call)[:4]) and not question(call)]
 
 
 @pytest.fixture

@@ -41,3 +41,17 @@ def test_each_stack_has_chains_of_its_own_short_enough_for_iptables():
 def test_the_fence_is_on_by_default_in_compose_mode_only():
     assert stack().fenced and "compose/fence.yml" in stack().compose_files
     assert not stack(mode="swarm").fenced and not stack(USER_NETWORK_FENCE="no").fenced
+
+
+def test_the_hub_reaches_the_stack_and_its_network_without_any_http_proxy(tmp_path):
+    from invoke import MockContext, Result
+
+    from jhdeploy import engine
+
+    ipam = '[{"Subnet": "172.20.0.0/16", "IPRange": "172.20.128.0/17", "Gateway": "172.20.0.1"}]'
+    c = MockContext(run={"docker network inspect --format '{{json .IPAM.Config}}' jupyterhub-network": Result(ipam)},
+                    repeat=True)
+    env = engine.compose_env(c, stack(tmp_path))
+    assert env["HUB_NO_PROXY"].split(",") == ["localhost", "127.0.0.1", "jupyterhub", "proxy", "fence",
+                                              "172.20.0.0/16"]
+    assert env["USERS_RANGE"] == "172.20.128.0/17" and env["HUB_IP"] == "172.20.0.3"

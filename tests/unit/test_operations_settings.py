@@ -132,3 +132,26 @@ def test_warnings_do_not_fail_the_doctor():
     checks = [doctor.Check(True, "fine"), doctor.Check(False, "low disk", "free space", warning=True)]
     assert doctor.failed(checks) == []
     assert checks[1].line().startswith("! low disk")
+
+
+@pytest.mark.parametrize(("pins", "warned"), [
+    ("python 3.13.*\n", False),
+    ("python 3.13.*\njupyterhub 6.1.*\n", False),
+    ("jupyterhub-base 6.1\n", False),
+    ("python 3.13.*\njupyterhub 5.5.*\n", True),
+    ("jupyterhub ==5.5.4\n", True),
+    ("jupyterhub >=5,<7\n", False),  # a range is not read
+])
+def test_doctor_warns_of_a_jupyterhub_the_base_pins_against_the_setting(tmp_path, pins, warned):
+    import re
+
+    from invoke import MockContext, Result
+
+    stack = Stack(tmp_path, settings.from_mapping({"JUPYTERHUB_VERSION": "6.1.1"}))
+    c = MockContext(run={re.compile(r"docker image inspect \S+$"): Result(""),
+                         re.compile(r"docker run .*conda-meta/pinned"): Result(pins)}, repeat=True)
+    checks = doctor.base_pin_checks(c, stack)
+    assert bool(checks) == warned
+    if warned:
+        (check,) = checks
+        assert check.warning and "DOCKER_NOTEBOOK_BASE=" in check.what and "JUPYTERHUB_VERSION=6.1.1" in check.what

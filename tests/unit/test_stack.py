@@ -93,7 +93,8 @@ def test_the_swarm_stack_file_has_deploy_sections_and_nothing_swarm_refuses(tmp_
     assert hub["deploy"]["placement"]["constraints"] == ["node.role == manager"]
     assert proxy["deploy"]["placement"]["constraints"] == ["node.role == manager"]
     assert [p["mode"] for p in proxy["ports"]] == ["host"]
-    assert "environment" not in hub  # the mode reaches the hub in its settings file, nothing else
+    # The mode reaches the hub in its settings file; its environment only keeps HTTP proxies off the stack.
+    assert set(hub["environment"]) == {"NO_PROXY", "no_proxy"}
 
 
 def test_plain_http_listens_on_this_host_only_unless_asked():

@@ -1,0 +1,4 @@
+#!/bin/bash
+# Kept for old configurations: the .py script does the work.
+echo "WARNING: Use start-singleuser.py instead"
+exec /usr/local/bin/start-singleuser.py "$@"
