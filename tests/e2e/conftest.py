@@ -229,6 +229,13 @@ class Deployment:
     def client(self) -> HubClient:
         return HubClient(self.url, verify=str(self.cert))
 
+    def logged_in(self, name: str) -> HubClient:
+        """A client logged in as NAME through the login form."""
+        client = self.client()
+        response = client.login(name, self.password(name))
+        assert response.status_code == 200 and "/hub/login" not in response.url, response.url
+        return client
+
     def password(self, name: str) -> str:
         """What NAME types: userlist admins have their own generated password, the others share one."""
         admins = {line.split()[0] for line in (self.root / "userlist").read_text().splitlines()

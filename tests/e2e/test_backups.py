@@ -24,12 +24,6 @@ def hub(deployment):
     return deployment
 
 
-def logged_in(hub, name: str):
-    client = hub.client()
-    assert client.login(name, hub.password(name)).status_code == 200
-    return client
-
-
 def put(client, user: str, path: str, data: bytes, server: str = "") -> None:
     body = {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}
     response = client.contents("PUT", user, path, server=server, json=body)
@@ -42,7 +36,7 @@ def get(client, user: str, path: str, server: str = ""):
 
 
 def test_a_full_backup_restores_users_servers_and_files_exactly(hub):
-    alice, bob = logged_in(hub, "alice"), logged_in(hub, "bob")
+    alice, bob = hub.logged_in("alice"), hub.logged_in("bob")
     alice.spawn("alice")
     alice.spawn("alice", server="one")
     bob.spawn("bob")
@@ -63,7 +57,7 @@ def test_a_full_backup_restores_users_servers_and_files_exactly(hub):
     assert os.path.exists(undo)
     hub.invoke("start")
 
-    admin = logged_in(hub, "alice")
+    admin = hub.logged_in("alice")
     users = {u["name"]: u for u in admin.api("GET", "/users").json()}
     assert {"alice", "bob", "dora"} <= set(users) and users["alice"]["admin"] and not users["bob"]["admin"]
     # The named server comes back too (stopped: its container went with `clean`).
@@ -73,7 +67,7 @@ def test_a_full_backup_restores_users_servers_and_files_exactly(hub):
     assert get(admin, "alice", "data.bin") == PAYLOAD
     assert get(admin, "alice", "named.txt", server="one") == b"in the named server"
     assert get(admin, "alice", "after-the-backup.txt") is None  # gone: the volume was restored exactly
-    bob = logged_in(hub, "bob")
+    bob = hub.logged_in("bob")
     bob.spawn("bob")
     assert get(bob, "bob", "notes.txt") == b"bob's notes"
     owner = docker("exec", f"{hub.project}-alice", "stat", "-c", "%u:%g", "/home/jovyan/work/data.bin").stdout
@@ -93,7 +87,7 @@ def small_disk(tmp_path):
 
 
 def test_a_backup_that_fills_the_disk_leaves_nothing_behind(hub, small_disk):
-    client = logged_in(hub, "bob")
+    client = hub.logged_in("bob")
     client.spawn("bob")
     # Random data does not compress: staged and archived, it needs twice what the estimate counts.
     put(client, "bob", "big.bin", os.urandom(4 * 1024 * 1024))

@@ -16,20 +16,13 @@ def hub(deployment):
     return deployment
 
 
-def logged_in(hub, username: str):
-    client = hub.client()
-    response = client.login(username, hub.password(username))
-    assert response.status_code == 200 and "/hub/login" not in response.url, response.url
-    return client
-
-
 def test_health_answers_over_https_verified_against_the_generated_cert(hub):
     response = requests.get(hub.url + "hub/health", verify=str(hub.cert), timeout=10)
     assert response.status_code == 200
 
 
 def test_userlist_user_logs_in_and_wrong_password_is_rejected(hub):
-    assert logged_in(hub, "alice").api("GET", "/user").json()["name"] == "alice"
+    assert hub.logged_in("alice").api("GET", "/user").json()["name"] == "alice"
 
     wrong = hub.client().login("alice", "not-the-password")
     assert wrong.status_code == 403
@@ -40,7 +33,7 @@ def test_userlist_user_logs_in_and_wrong_password_is_rejected(hub):
 
 
 def test_server_spawns_in_its_own_container_and_serves_jupyterlab(hub):
-    client = logged_in(hub, "bob")
+    client = hub.logged_in("bob")
     client.spawn("bob")
 
     lab = client.get("/user/bob/lab")
@@ -54,7 +47,7 @@ def test_server_spawns_in_its_own_container_and_serves_jupyterlab(hub):
 
 
 def test_file_survives_stop_and_start(hub):
-    client = logged_in(hub, "alice")
+    client = hub.logged_in("alice")
     client.spawn("alice")
     written = client.contents("PUT", "alice", "kept.txt",
                               json={"type": "file", "format": "text", "content": "still here"})
@@ -63,7 +56,7 @@ def test_file_survives_stop_and_start(hub):
     hub.invoke("stop")
     hub.invoke("start")
 
-    client = logged_in(hub, "alice")
+    client = hub.logged_in("alice")
     client.spawn("alice")
     read = client.contents("GET", "alice", "kept.txt")
     assert read.status_code == 200
@@ -71,7 +64,7 @@ def test_file_survives_stop_and_start(hub):
 
 
 def test_restart_keeps_users_and_the_hub_database(hub):
-    admin = logged_in(hub, "alice")
+    admin = hub.logged_in("alice")
     bob_before = admin.api("GET", "/users/bob").json()
 
     hub.invoke("restart")
@@ -84,7 +77,7 @@ def test_restart_keeps_users_and_the_hub_database(hub):
 
 
 def test_an_admin_reaches_the_admin_page_and_starts_and_stops_another_users_server(hub):
-    admin = logged_in(hub, "alice")
+    admin = hub.logged_in("alice")
     assert admin.get("/hub/admin").status_code == 200
     started = admin.api("POST", "/users/bob/server")
     assert started.status_code in (201, 202) or "already" in started.text
@@ -96,7 +89,7 @@ def test_an_admin_reaches_the_admin_page_and_starts_and_stops_another_users_serv
 
 
 def test_stop_leaves_no_running_container_of_the_stack(hub):
-    client = logged_in(hub, "bob")
+    client = hub.logged_in("bob")
     client.spawn("bob")
     assert len(hub.running_containers()) >= 2  # the hub and bob's server
 
@@ -109,7 +102,7 @@ def test_stop_leaves_no_running_container_of_the_stack(hub):
 
 def test_stop_stops_what_runs_after_env_names_another_project(hub):
     hub.invoke("start")
-    logged_in(hub, "bob").spawn("bob")
+    hub.logged_in("bob").spawn("bob")
     running = hub.env["COMPOSE_PROJECT_NAME"]
     hub.env["COMPOSE_PROJECT_NAME"] = f"{running}-renamed"
     hub.write_env()

@@ -35,12 +35,6 @@ def restart_with(hub, **env) -> None:
     hub.invoke("restart")
 
 
-def logged_in(hub, name: str):
-    client = hub.client()
-    assert client.login(name, hub.password(name)).status_code == 200
-    return client
-
-
 def inspect(name: str) -> dict:
     return json.loads(docker("inspect", name).stdout)[0]
 
@@ -50,7 +44,7 @@ def shell(container: str, command: str):
 
 
 def test_memory_and_cpu_limits_reach_the_users_container(hub):
-    client = logged_in(hub, "bob")
+    client = hub.logged_in("bob")
     client.spawn("bob", options={"image": "Standard"})
     host = inspect(f"{hub.project}-bob")["HostConfig"]
     assert host["Memory"] == 536870912
@@ -58,14 +52,14 @@ def test_memory_and_cpu_limits_reach_the_users_container(hub):
 
 
 def test_two_users_share_a_writable_folder(hub):
-    logged_in(hub, "alice").spawn("alice", options={"image": "Standard"})
+    hub.logged_in("alice").spawn("alice", options={"image": "Standard"})
     written = shell(f"{hub.project}-alice", "echo from-alice > /home/jovyan/shared/note.txt")
     assert written.returncode == 0, written.stderr
     assert shell(f"{hub.project}-bob", "cat /home/jovyan/shared/note.txt").stdout.strip() == "from-alice"
 
 
 def test_a_profile_spawns_the_chosen_image_and_nothing_outside_the_list(hub):
-    client = logged_in(hub, "alice")
+    client = hub.logged_in("alice")
     client.stop_server("alice")
     client.wait_stopped("alice")
     client.spawn("alice", options={"image": "Minimal"})
@@ -81,7 +75,7 @@ def test_a_profile_spawns_the_chosen_image_and_nothing_outside_the_list(hub):
 
 def test_an_announcement_shows_on_the_home_page_without_a_restart(hub):
     hub.invoke("announce", "--message", "Maintenance on Friday at 18:00")
-    client = logged_in(hub, "bob")
+    client = hub.logged_in("bob")
     assert "Maintenance on Friday at 18:00" in client.get("/hub/home").text
     hub.invoke("announce", "--clear")
     assert "Maintenance on Friday" not in client.get("/hub/home").text
@@ -96,7 +90,7 @@ def test_doctor_on_a_healthy_stack(hub):
 
 def test_read_only_shared_folder_refuses_writes(hub):
     restart_with(hub, SHARED_MODE="ro")  # for servers started from now on: bob's running one keeps rw
-    bob = logged_in(hub, "bob")
+    bob = hub.logged_in("bob")
     bob.stop_server("bob")
     bob.wait_stopped("bob")
     bob.spawn("bob", options={"image": "Standard"})
@@ -111,7 +105,7 @@ def test_gpus_are_requested_from_docker(hub):
     keep.write_text("c.DockerSpawner.remove = False\n")
     try:
         restart_with(hub, NOTEBOOK_GPUS="all")
-        client = logged_in(hub, "alice")
+        client = hub.logged_in("alice")
         client.api("POST", "/users/alice/server", json={"image": "Standard"})
         for _ in range(60):
             if docker("ps", "--all", "--quiet", "--filter", f"name=^{hub.project}-alice$").stdout.strip():
@@ -129,9 +123,9 @@ def test_gpus_are_requested_from_docker(hub):
 
 def test_idle_servers_are_culled_and_busy_ones_are_not(hub):
     restart_with(hub, SERVER_TIMEOUT_SECONDS="20", CULL_EVERY_SECONDS="5")
-    admin = logged_in(hub, "alice")
+    admin = hub.logged_in("alice")
     admin.spawn("alice", options={"image": "Standard"})
-    logged_in(hub, "bob").spawn("bob", options={"image": "Standard"})
+    hub.logged_in("bob").spawn("bob", options={"image": "Standard"})
     containers = {f"{hub.project}-alice", f"{hub.project}-bob"}
     deadline = time.monotonic() + 20 + 5 + 20  # timeout + interval + slack for the stop itself
     while time.monotonic() < deadline:

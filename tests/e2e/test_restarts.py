@@ -22,12 +22,6 @@ def hub(deployment):
     return deployment
 
 
-def logged_in(hub, name: str):
-    client = hub.client()
-    assert client.login(name, hub.password(name)).status_code == 200
-    return client
-
-
 def container_id(name: str) -> str:
     return docker("inspect", "--format", "{{.Id}}", name).stdout.strip()
 
@@ -58,7 +52,7 @@ def wait_healthy(hub, timeout: float = 120) -> None:
 
 @pytest.fixture(scope="module")
 def alice(hub):
-    client = logged_in(hub, "alice")
+    client = hub.logged_in("alice")
     client.spawn("alice")
     return client, start_kernel(client, "alice"), container_id(f"{hub.project}-alice")
 
@@ -73,7 +67,7 @@ def test_a_userlist_edit_and_restart_leave_a_running_server_and_its_kernel_alone
     assert "1 user server(s) left running" in result.stdout
     assert container_id(f"{hub.project}-alice") == container
     assert kernel in kernels(client, "alice")
-    assert logged_in(hub, "carol").api("GET", "/user").json()["name"] == "carol"  # the new user logs in
+    assert hub.logged_in("carol").api("GET", "/user").json()["name"] == "carol"  # the new user logs in
 
 
 def test_a_hub_killed_inside_its_container_comes_back_and_users_notice_nothing(hub, alice):

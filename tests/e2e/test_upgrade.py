@@ -12,12 +12,6 @@ pytestmark = pytest.mark.e2e
 OLDER = "5.5.4"
 
 
-def logged_in(hub, name: str):
-    client = hub.client()
-    assert client.login(name, hub.password(name)).status_code == 200
-    return client
-
-
 @pytest.fixture(scope="module")
 def old_hub(deployment):
     """The stack as JupyterHub 5 left it: users, an admin, a named server."""
@@ -29,7 +23,7 @@ def old_hub(deployment):
     # The notebook layers at the pinned version: the older hub only records what it spawns.
     deployment.invoke("notebook-image", "--with-deps")
     deployment.invoke("start")
-    admin = logged_in(deployment, "alice")
+    admin = deployment.logged_in("alice")
     assert admin.api("GET", "/").json()["version"] == OLDER
     assert admin.api("POST", "/users", json={"usernames": ["dora"]}).status_code == 201
     assert admin.api("PATCH", "/users/dora", json={"admin": True}).status_code == 200
@@ -63,7 +57,7 @@ def test_upgrade_db_backs_up_upgrades_and_says_both_revisions(old_hub):
 
 def test_after_the_upgrade_every_user_admin_flag_and_named_server_is_back(old_hub):
     old_hub.invoke("start")
-    admin = logged_in(old_hub, "alice")
+    admin = old_hub.logged_in("alice")
     users = {u["name"]: u["admin"] for u in admin.api("GET", "/users").json()}
     assert users["alice"] is True and users["dora"] is True and users["bob"] is False
     assert "lab1" in admin.api("GET", "/users/alice?include_stopped_servers=1").json()["servers"]
