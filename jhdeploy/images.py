@@ -42,8 +42,9 @@ LAYERS: tuple[Layer, ...] = (
           ("scripts/install-environment.sh", "conf/notebook/requirements.txt", "conf/notebook/environment.yml",
            "conf/notebook/kernels")),
     Layer("notebook_image", "notebook-image", "dockerfiles/Dockerfile.notebook_image", "LOCAL_NOTEBOOK_IMAGE",
-          "LOCAL_NOTEBOOK_BODY", (),
-          "server settings and health check (fast)", ("conf/notebook/jupyter_server_config.py",)),
+          "LOCAL_NOTEBOOK_BODY", ("JUPYTERLAB_NEWS",),
+          "server and JupyterLab settings, health check (fast)",
+          ("conf/notebook/jupyter_server_config.py", "conf/notebook/overrides.json", "scripts/lab-overrides.py")),
 )
 BY_NAME = {layer.name: layer for layer in LAYERS}
 
@@ -70,7 +71,9 @@ def up_to(layer: Layer) -> list[Layer]:
 
 def build_args(layer: Layer, s: Settings) -> dict[str, str]:
     args = {"BASE_IMAGE": s[layer.parent_key]}
-    args.update({key: s[key] for key in layer.arg_keys})
+    for key in layer.arg_keys:
+        value = s[key]
+        args[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return args
 
 

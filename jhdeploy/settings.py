@@ -498,6 +498,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGO_IMAGE", "", LOOK,
             "The hub's logo: an image file under conf/, such as conf/logo.png (the hub serves it without "
             "login). Empty: JupyterHub's logo.", kind="conf_file", optional=True),
+    Setting("JUPYTERLAB_NEWS", "no", LOOK,
+            "yes: JupyterLab and Notebook show Jupyter's news feed, fetched from jupyter.org. no: never, "
+            "and no user is asked. Other defaults for every user go in conf/notebook/overrides.json. "
+            "Part of the notebook image: apply with `invoke notebook-image`.", kind="bool"),
 
     Setting("DOCKER_NOTEBOOK_DIR", "/home/jovyan/work", SPAWNER,
             "Where each user's volume is mounted in the user's container.", kind="path"),

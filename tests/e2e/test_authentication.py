@@ -10,7 +10,7 @@ import time
 
 import pytest
 import requests
-from conftest import REPO, ROOTFS, TEST_IMAGES, docker, image_id
+from harness import REPO, ROOTFS, TEST_IMAGES, docker, image_id
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import docker
+from harness import docker
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, STANDINS, network_cas
+from harness import REPO, STANDINS, network_cas
 
 pytestmark = pytest.mark.e2e
 

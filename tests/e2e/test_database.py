@@ -7,7 +7,7 @@ import os
 import re
 
 import pytest
-from conftest import docker
+from harness import docker
 
 pytestmark = pytest.mark.e2e
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from conftest import PASSWORD, docker
+from harness import PASSWORD, docker
 
 pytestmark = pytest.mark.e2e
 

@@ -15,11 +15,9 @@ import uuid
 
 import pytest
 import requests
-from conftest import Poller, docker, free_port, issue_server_cert
+from harness import FQDN, Poller, docker, pebble_root
 
 pytestmark = pytest.mark.e2e
-
-FQDN = "hub.example.test"
 
 
 @pytest.fixture(scope="module")
@@ -33,45 +31,6 @@ def hosts_entry():
     socket.getaddrinfo = getaddrinfo
     yield
     socket.getaddrinfo = real
-
-
-@pytest.fixture(scope="module")
-def acme(deployment, test_ca, tmp_path_factory):
-    """Pebble on the stack's network, its listener certificate signed by the test CA."""
-    directory = tmp_path_factory.mktemp("pebble")
-    _, ca_key, ca_cert = test_ca
-    issue_server_cert(ca_key, ca_cert, "pebble", directory, "localhost")
-    (directory / "e2e-ca.crt").write_bytes((deployment.root / "certs/e2e-ca.crt").read_bytes())
-    (directory / "pebble-config.json").write_text(json.dumps({"pebble": {
-        "listenAddress": "0.0.0.0:14000", "managementListenAddress": "0.0.0.0:15000",
-        "certificate": "/etc/pebble/server.crt", "privateKey": "/etc/pebble/server.key",
-        # Validate on the real ports of the proxy, as Let's Encrypt does.
-        "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": False,
-    }}))
-    deployment.create_network()
-    name = f"{deployment.project}-pebble"
-    # An address in the services' half: from the users' half, where Docker would put it, the fence
-    # would refuse its validation requests to Caddy.
-    docker("run", "--detach", "--name", name, "--network", deployment.network, "--network-alias", "pebble",
-           "--ip", deployment.service_address(100),
-           "--volume", f"{directory}:/etc/pebble:ro", "jhdeploy-standin/pebble:latest",
-           "pebble", "-config", "/etc/pebble/pebble-config.json", "-dnsserver", "127.0.0.11:53")
-    deployment.env.update(
-        JH_FQDN=FQDN, JH_EMAIL="admin@example.test", CERT_SERVER="https://pebble:14000/dir",
-        ACME_CA_ROOT="certs/e2e-ca.crt", CADDY_IMAGE="jhdeploy-standin/caddy:2", LE_HTTP_PORT=str(free_port()),
-    )
-    deployment.write_env()
-    yield name
-    docker("rm", "--force", name, check=False)
-
-
-def pebble_root(name: str, into) -> str:
-    """The root Pebble issues under, from its management API."""
-    result = docker("exec", name, "curl", "-sS", "--cacert", "/etc/pebble/e2e-ca.crt",
-                    "https://localhost:15000/roots/0")
-    path = into / "pebble-root.pem"
-    path.write_text(result.stdout)
-    return str(path)
 
 
 def issued(name: str) -> int:

@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from conftest import ROOTFS, STANDINS, TEST_IMAGES, docker, image_id, issue_server_cert, network_cas
+from harness import ROOTFS, STANDINS, TEST_IMAGES, docker, image_id, issue_server_cert, network_cas
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import socket
 import time
 
 import pytest
-from conftest import TEST_IMAGES, docker
+from harness import TEST_IMAGES, docker
 
 pytestmark = pytest.mark.e2e
 

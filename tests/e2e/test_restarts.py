@@ -10,7 +10,7 @@ import time
 
 import pytest
 import requests
-from conftest import Poller, docker
+from harness import Poller, docker
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,8 @@ import threading
 
 import pytest
 import requests
-from conftest import Deployment, docker, issue_server_cert
 from cryptography import x509
+from harness import Deployment, docker, issue_server_cert
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, ROOTFS, STANDINS, docker, network_cas
+from harness import REPO, ROOTFS, STANDINS, docker, network_cas
 
 sys.path.insert(0, str(REPO / "tests/images"))
 import check_contract  # noqa: E402

@@ -6,7 +6,7 @@ import time
 
 import pytest
 import requests
-from conftest import PASSWORD, docker
+from harness import PASSWORD, docker
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import STANDINS, TEST_IMAGES, docker
+from harness import STANDINS, TEST_IMAGES, docker
 
 pytestmark = pytest.mark.e2e
 

@@ -9,22 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness import copy_checkout
 
 REPO = Path(__file__).resolve().parents[2]
-CHECKOUT = ("tasks.py", "jhdeploy", "compose", "conf", "dockerfiles", "scripts", "hub", ".env-template",
-            "userlist-template", ".dockerignore")
 
 
 @pytest.fixture
 def clone(tmp_path):
     root = tmp_path / "clone"
     root.mkdir()
-    for name in CHECKOUT:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
+    copy_checkout(root)
     return root
 
 

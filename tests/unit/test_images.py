@@ -46,3 +46,25 @@ def test_resume_command_rebuilds_the_failed_layer_and_those_above():
 def test_no_secret_is_ever_a_build_arg():
     for layer in images.LAYERS:
         assert not set(layer.arg_keys) & settings.SECRET_KEYS
+
+
+def test_the_news_choice_reaches_the_top_layer_as_true_or_false():
+    top = images.BY_NAME["notebook_image"]
+    assert images.build_args(top, S)["JUPYTERLAB_NEWS"] == "false"  # off unless asked for
+    on = settings.from_mapping({"JUPYTERLAB_NEWS": "yes"})
+    assert images.build_args(top, on)["JUPYTERLAB_NEWS"] == "true"
+
+
+def test_lab_overrides_merge_ours_over_the_base_images_and_decide_the_news():
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "scripts" / "lab-overrides.py"
+    spec = importlib.util.spec_from_file_location("lab_overrides", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    base = {module.NOTIFICATION: {"checkForUpdates": True, "doNotDisturbMode": True}, "other:plugin": {"a": 1}}
+    ours = {module.NOTIFICATION: {"checkForUpdates": False}}
+    merged = module.merged(base, ours, news=False)
+    assert merged[module.NOTIFICATION] == {"checkForUpdates": False, "doNotDisturbMode": True, "fetchNews": "false"}
+    assert merged["other:plugin"] == {"a": 1}
+    assert module.merged({}, ours, news=True)[module.NOTIFICATION]["fetchNews"] == "true"

@@ -16,7 +16,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -24,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hubclient import HubClient
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 STANDINS = {
     "JUPYTERHUB_BASE_IMAGE": "jhdeploy-standin/jupyterhub:6.1.1",
     "PROXY_IMAGE": "jhdeploy-standin/configurable-http-proxy:5.3.0",
@@ -42,10 +41,23 @@ TEST_IMAGES = {
 # What a user's clone holds; nothing of the developer's own .env or secrets.
 DEPLOY_FILES = ["tasks.py", "jhdeploy", "hub", "compose", "dockerfiles", "conf", "scripts",
                 ".env-template", "userlist-template", ".dockerignore"]
+
+
+def copy_checkout(root: Path) -> None:
+    """Into ROOT, what a user's clone holds (DEPLOY_FILES)."""
+    for name in DEPLOY_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, root / name)
+
+
 PASSWORD = "e2e-shared-password"
 USERLIST = "# test users\nalice admin\n\nbob\n"
 
 
+FQDN = "hub.example.test"  # the Let's Encrypt tests' public name, an alias of Caddy on the stack's network
 ROOTFS = "jhdeploy-standin/debian:trixie"  # for helper containers (an identity provider, a TLS server)
 
 
@@ -144,20 +156,6 @@ class Poller(threading.Thread):
         self.join()
 
 
-@pytest.fixture(scope="session")
-def test_ca(tmp_path_factory):
-    """One CA per session, so that all deployments share the images' build cache."""
-    return make_ca(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture(scope="session")
-def docker_engine():
-    """A reachable engine and the stand-in base images (built once, idempotently)."""
-    if docker("info", check=False).returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but no Docker Engine answers; .ci/run must start dockerd.")
-        pytest.skip("no Docker Engine answers `docker info`")
-    subprocess.run(["bash", str(REPO / "tests/images/build-standins.sh")], check=True)
 
 
 class Deployment:
@@ -167,12 +165,7 @@ class Deployment:
         self.root = root
         self.project = f"jhdtest{uuid.uuid4().hex[:6]}"
         self.port = free_port()
-        for name in DEPLOY_FILES:
-            source = REPO / name
-            if source.is_dir():
-                shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(source, root / name)
+        copy_checkout(root)
         (root / "userlist").write_text(USERLIST)
         # Every image trusts the test CA and this network's own (JHDEPLOY_TEST_CA_DIR, set by .ci/run),
         # as an admin behind a TLS-inspecting proxy sets EXTRA_CA_CERTS up: the stand-ins trust neither.
@@ -277,8 +270,10 @@ class Deployment:
         docker("network", "rm", self.network, check=False)
 
 
-@pytest.fixture(scope="module")
-def deployment(docker_engine, test_ca, tmp_path_factory):
-    deployment = Deployment(tmp_path_factory.mktemp("deploy"), test_ca[0])
-    yield deployment
-    deployment.remove_everything()
+def pebble_root(name: str, into: Path) -> str:
+    """The root that the Pebble container NAME issues under, from its management API."""
+    result = docker("exec", name, "curl", "-sS", "--cacert", "/etc/pebble/e2e-ca.crt",
+                    "https://localhost:15000/roots/0")
+    path = into / "pebble-root.pem"
+    path.write_text(result.stdout)
+    return str(path)

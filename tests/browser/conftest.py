@@ -1,0 +1,69 @@
+"""The browser tier: headless Chromium against stacks that `invoke` brings up.
+
+Screenshots of every step go to test-artifacts/browser/ (JHDEPLOY_BROWSER_SHOTS), which is
+git-ignored and left in place after a run. A failed step adds FAILED-<test>.png and
+FAILED-<test>.console.log there and names both in its report. With
+JHDEPLOY_DOC_SCREENSHOTS=docs/images the README's screenshots are taken anew
+(tests/browser/screenshots.sh).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import chromium
+import pytest
+from harness import REPO
+
+SHOTS = Path(os.environ.get("JHDEPLOY_BROWSER_SHOTS", REPO / "test-artifacts" / "browser"))
+DOCS = Path(REPO, os.environ["JHDEPLOY_DOC_SCREENSHOTS"]) if os.environ.get("JHDEPLOY_DOC_SCREENSHOTS") else None
+
+
+class Browsers:
+    """Opens Chromium instances for one test module and closes them at its end."""
+
+    def __init__(self):
+        self.open: list[chromium.Browser] = []
+
+    def new(self, trust: dict[Path, str] | None = None, hosts: dict[str, str] | None = None) -> chromium.Browser:
+        browser = chromium.Browser(SHOTS, trust=trust, hosts=hosts, docs=DOCS)
+        self.open.append(browser)
+        return browser
+
+    def close_all(self) -> None:
+        while self.open:
+            self.open.pop().close()
+
+
+@pytest.fixture(scope="session")
+def chromium_installed():
+    missing = chromium.available()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but the browser is not installed ({missing}); .ci/run installs it.")
+        pytest.skip(missing)
+
+
+@pytest.fixture(scope="module")
+def browsers(chromium_installed):
+    browsers = Browsers()
+    yield browsers
+    browsers.close_all()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed step keeps its evidence: each open browser's screenshot and console log."""
+    report = yield
+    browsers = item.funcargs.get("browsers") if hasattr(item, "funcargs") else None
+    if report.failed and report.when in ("setup", "call") and browsers:
+        lines = []
+        for number, browser in enumerate(browsers.open):
+            try:
+                screenshot, log = browser.save_failure(f"{item.name}-{number}")
+                lines.append(f"browser {number} at {browser.url}:\n  screenshot: {screenshot}\n  console log: {log}")
+            except Exception as error:  # a browser that crashed has nothing to save
+                lines.append(f"browser {number}: nothing saved ({error})")
+        report.sections.append(("browser evidence", "\n".join(lines)))
+    return report
