@@ -367,18 +367,32 @@ def swarm_rm(c):
           "Volumes and the network are kept.")
 
 
+def fail_on(problems: list[str]) -> None:
+    if problems:
+        raise Exit("\n".join(problems), code=1)
+
+
 @task
 def push(c):
-    """Push the hub and notebook images to REGISTRY, so every swarm node can pull them."""
+    """Push the hub and notebook images to REGISTRY, then check that every swarm node can pull them."""
     stack = resolve(c)
     ready_engine(c)
-    swarm.push(c, stack)
+    fail_on(swarm.push(c, stack))
+
+
+@task
+def prepull(c):
+    """Pull the notebook images on every node that may run users' servers (swarm-deploy does it too)."""
+    stack = running() or resolve(c, mode="swarm")
+    ready_engine(c)
+    swarm.check_manager(c)
+    fail_on(swarm.prepull(c, stack))
 
 
 ns = Collection(
     _setup, _build, hub_image, proxy_image, notebook_base, notebook_body, notebook_image,
     start, stop, restart, logs, status, _doctor, user_password, announce, config,
     _backup, _restore, upgrade_db, migrate_db, clean,
-    swarm_deploy, swarm_rm, push,
+    swarm_deploy, swarm_rm, push, prepull,
 )
 ns.configure({"jhdeploy": {"timeout": 180}})

@@ -192,6 +192,18 @@ def user_services(c, project: str) -> list[str]:
     return result.stdout.split() if result.ok else []
 
 
+def user_service_nodes(c, project: str) -> list[str]:
+    """One line per user's swarm service: its name, the node that runs it, its state."""
+    lines = []
+    for service in user_services(c, project):
+        tasks = probe(c, ["docker", "service", "ps", "--filter", "desired-state=running", "--format",
+                          "{{.Name}}\t{{.Node}}\t{{.CurrentState}}", service]).stdout.splitlines()
+        for task in tasks[:1]:
+            name, node, current = (task.split("\t") + ["", ""])[:3]
+            lines.append(f"{name.rsplit('.', 1)[0]} on {node or '(no node yet)'}: {current}")
+    return lines
+
+
 def stop_containers(c, ids: list[str]) -> None:
     """Stop (SIGTERM, then 10 s) and remove containers, so that their servers shut down cleanly."""
     if ids:

@@ -158,8 +158,8 @@ def status(c, stack: Stack, saved: dict | None, env_stack: Stack) -> None:
     if stack.in_swarm:
         say("Mode:     Docker Swarm (invoke swarm-deploy)")
         say(engine.probe(c, ["docker", "stack", "services", stack.project]).stdout.rstrip())
-        users = engine.user_services(c, stack.project)
-        say(f"User services: {len(users)}")
+        users = engine.user_service_nodes(c, stack.project)
+        say(f"User services: {len(users)}" + "".join(f"\n  {line}" for line in users))
     else:
         say(engine.compose_probe(c, stack, ["ps", "--all"]).stdout.rstrip())
         routes = engine.compose_probe(c, stack, ["exec", "-T", PROXY_SERVICE, "jhdeploy-proxy", "routes"])

@@ -225,6 +225,8 @@ ADDONS = (
           and bool(stack.settings["ACME_CA_ROOT"])),
     # `invoke swarm-deploy`: only what Docker Swarm needs beyond the other files.
     Addon(Override("compose/swarm.yml"), lambda stack: stack.in_swarm),
+    # USER_STORAGE_PATH: users' folders on a shared filesystem, which the hub creates.
+    Addon(Override("compose/user_storage.yml"), lambda stack: bool(stack.settings["USER_STORAGE_PATH"])),
     # USER_NETWORK_FENCE: users' servers fenced from each other and from this host.
     Addon(Override("compose/fence.yml", services=("fence",)), lambda stack: stack.fenced),
 )

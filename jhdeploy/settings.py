@@ -534,6 +534,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPAWN_READY_POLL", "0.25", SPAWNER,
             "Longest pause, in seconds, between the spawner's checks that a new server answers. "
             "JupyterHub's own checks back off to 5 s; 0 leaves only those.", kind="nonneg"),
+    Setting("USER_STORAGE_PATH", "", SPAWNER,
+            "Users' files in folders under this absolute path instead of Docker volumes: PATH/NAME, and "
+            "PATH/NAME--SERVER for a named server, created by the hub and owned by NB_UID. For a swarm, a "
+            "shared filesystem (NFS, CephFS, a NAS) mounted at this same path on every node, so that a "
+            "user's files follow the server to any node. Empty: one Docker volume per user.",
+            kind="path", optional=True),
     Setting("SHARED_VOLUME", "", SPAWNER,
             "A folder every user sees: a Docker volume name (created and owned by the notebook user on "
             "start) or an absolute host path. Empty: none.", kind="shared", optional=True),
@@ -562,7 +568,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Docker's virtual IPs.", choices=("dnsrr", "vip")),
     Setting("SWARM_USER_CONSTRAINTS", "", SWARM,
             "Swarm: placement constraints for users' services, separated by ';', such as "
-            "node.labels.jupyter==yes. Empty: any node.", kind="constraints", optional=True),
+            "node.labels.jupyter==yes. Empty: the worker nodes when the swarm has any, else the manager.",
+            kind="constraints", optional=True),
 
     Setting("SERVER_TIMEOUT_SECONDS", "3600", OPERATIONS,
             "Idle culling: stop servers idle this long (jupyterhub-idle-culler). 0: never.", kind="seconds"),

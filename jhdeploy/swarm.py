@@ -43,10 +43,17 @@ def image_warnings(c, stack: Stack, nodes: int) -> list[str]:
     missing = [ref for ref in stack.images.values() if not engine.image_exists(c, ref)]
     if missing:
         raise DeployError(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.")
+    warnings = []
     if nodes > 1 and not stack.settings["REGISTRY"]:
-        return [f"warning: this swarm has {nodes} nodes but REGISTRY is empty: the images exist only on this "
-                "host, so other nodes cannot run the hub's user servers. Set REGISTRY and run `invoke push`."]
-    return []
+        warnings.append(f"warning: this swarm has {nodes} nodes but REGISTRY is empty: the images exist only on "
+                        "this host, so other nodes cannot run the hub's user servers. Set REGISTRY and run "
+                        "`invoke push`.")
+    if nodes > 1 and not stack.settings["USER_STORAGE_PATH"]:
+        warnings.append("warning: users' files are Docker volumes on the node where each server first ran. A server "
+                        "that starts on another node (its node drained or gone) finds an empty folder there, and "
+                        "the files wait on the old node. Set USER_STORAGE_PATH to a shared filesystem mounted on "
+                        "every node (docs/scaling.md).")
+    return warnings
 
 
 def _without_nulls(value):
@@ -142,15 +149,128 @@ def deploy_and_wait(c, stack: Stack, timeout: float) -> None:
     for created in engine.ensure_stack_resources(c, stack):
         print(f"Created {created}.")
     deploy(c, stack)
+    problems = prepull(c, stack) if nodes > 1 else []
     if lifecycle.wait_healthy(c, stack, timeout, since):
         print(f"\nJupyterHub is up on {nodes} swarm node(s) after {time.monotonic() - started:.0f} s: {stack.url}")
         print(stack.login_hint)
+    for problem in problems:
+        print(problem, file=sys.stderr)
 
 
-def push(c, stack: Stack) -> None:
-    """Push the images a start needs to REGISTRY."""
+# A task that ended, as `docker service ps` words it; anything else is still on its way.
+ENDED = ("Complete", "Failed", "Rejected", "Shutdown", "Orphaned")
+
+
+def on_every_node(c, stack: Stack, job: str, image: str, command: list[str], constraints=(), mounts=(),
+                  timeout: float = 900) -> dict[str, str]:
+    """Run IMAGE once on every node that CONSTRAINTS allow, as a swarm global job (each node's engine
+    pulls IMAGE itself, from REGISTRY). Returns {node: "" when it worked, else what failed there}."""
+    name = f"{stack.project}-{job}"
+    if engine.probe(c, ["docker", "service", "inspect", name]).ok:  # left by an interrupted task
+        engine.run(c, ["docker", "service", "rm", name], hide="out")
+    argv = ["docker", "service", "create", "--detach", "--quiet", "--name", name, "--mode", "global-job",
+            "--restart-condition", "none", "--label", f"{STACK_LABEL}={stack.project}"]
+    for constraint in constraints:
+        argv += ["--constraint", constraint]
+    for mount in mounts:
+        argv += ["--mount", mount]
+    engine.run(c, [*argv, "--entrypoint", command[0], image, *command[1:]], hide="out")
+    if changes.dry(c):
+        return {}
+    try:
+        outcome: dict[str, str | None] = {}
+        settled, deadline = 0, time.monotonic() + timeout
+        while time.monotonic() < deadline and settled < 2:
+            rows = engine.probe(c, ["docker", "service", "ps", name, "--no-trunc", "--format",
+                                    "{{.Node}}\t{{.CurrentState}}\t{{.Error}}"]).stdout.splitlines()
+            outcome = {}
+            for row in rows:  # a failed task may be tried again: a completion wins, else the first failure
+                node, state, error = (row.split("\t") + ["", ""])[:3]
+                if state.startswith("Complete"):
+                    outcome[node] = ""
+                elif state.startswith(ENDED) and outcome.get(node) is None:
+                    outcome[node] = error.strip('"') or state
+                else:
+                    outcome.setdefault(node, None)
+            done = outcome and all(result is not None for result in outcome.values())
+            settled = settled + 1 if done else 0
+            time.sleep(1)
+        said = last_lines(c, name) if any(outcome.values()) else {}
+        return {node: f"not done after {timeout:.0f} s" if result is None else said.get(node, result)
+                for node, result in outcome.items()}
+    finally:
+        engine.run(c, ["docker", "service", "rm", name], hide="out")
+
+
+def last_lines(c, service: str) -> dict[str, str]:
+    """The last line that each node's task of SERVICE printed."""
+    lines = {}
+    for line in engine.probe(c, ["docker", "service", "logs", "--no-trunc", service]).stdout.splitlines():
+        prefix, _, text = line.partition("|")
+        if "@" in prefix and text.strip():
+            lines[prefix.split("@", 1)[1].strip()] = text.strip()
+    return lines
+
+
+def user_placement(c, stack: Stack) -> list[str]:
+    """Where users' servers may run, as the hub decides it (hub/jhdeploy_hub/spawners.py)."""
+    if stack.settings["SWARM_USER_CONSTRAINTS"]:
+        return list(stack.settings["SWARM_USER_CONSTRAINTS"])
+    workers = engine.probe(c, ["docker", "node", "ls", "--quiet", "--filter", "role=worker"]).stdout.split()
+    return ["node.role == worker"] if workers else []
+
+
+def notebook_images(stack: Stack) -> list[str]:
+    return list(dict.fromkeys([stack.images["LOCAL_NOTEBOOK_IMAGE"], *stack.settings["NOTEBOOK_IMAGES"].values()]))
+
+
+def report(results: dict[str, str], what: str, fix: str) -> list[str]:
+    """One line per node that failed, naming it, what failed and the command that fixes it."""
+    return [f"✗ {node}: {what}: {error}. Fix it there, then run `{fix}`." for node, error in sorted(results.items())
+            if error]
+
+
+def prepull(c, stack: Stack) -> list[str]:
+    """Pull every notebook image on every node that may run users' servers, as Zero to JupyterHub's
+    pre-puller does, so that no first spawn on a node waits for a pull. Returns the failures."""
+    placement, problems = user_placement(c, stack), []
+    for image in notebook_images(stack):
+        started = time.monotonic()
+        results = on_every_node(c, stack, "prepull", image, ["true"], placement)
+        problems += report(results, f"cannot pull {image}", "invoke prepull")
+        print(f"Pre-pulled {image} on {sum(not e for e in results.values())} of {len(results)} node(s) "
+              f"({', '.join(placement) or 'any node'}) in {time.monotonic() - started:.0f} s.")
+    return problems
+
+
+# The hub image asks each node's engine for the registry's manifest of each image, as a pull would
+# begin, without downloading the image: docker-py is in the hub image, the engine's socket on the node.
+CAN_PULL = ("import docker, sys\n"
+            "client, failed = docker.APIClient(), 0\n"
+            "for ref in sys.argv[1:]:\n"
+            "    try:\n"
+            "        client.inspect_distribution(ref)\n"
+            "    except docker.errors.APIError as error:\n"
+            "        failed = print(f'cannot pull {ref}: {error.explanation}', flush=True) or 1\n"
+            "sys.exit(failed)\n")
+
+
+def push(c, stack: Stack) -> list[str]:
+    """Push the images a start needs to REGISTRY, then check that every node can pull them.
+    Returns one line per node and image that cannot be pulled."""
     if not stack.settings["REGISTRY"]:
         raise DeployError("REGISTRY is empty: set it in .env (such as registry.example.org/team), then "
                           "`invoke build` and `invoke push`.", code=2)
-    for ref in stack.images.values():
-        engine.run(c, ["docker", "push", ref])
+    refs = list(stack.images.values())
+    for ref in refs:
+        started = time.monotonic()
+        engine.run(c, ["docker", "push", "--quiet", ref], hide="out")
+        print(f"Pushed {ref} in {time.monotonic() - started:.0f} s.")
+    if engine.probe(c, ["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"]).stdout.strip() != "true":
+        print("Not a swarm manager: each node's pull is not checked.")
+        return []
+    hub_ref = stack.images["LOCAL_HUB_IMAGE"]
+    results = on_every_node(c, stack, "pullcheck", hub_ref, ["python3", "-c", CAN_PULL, *refs],
+                            mounts=["type=bind,source=/var/run/docker.sock,target=/var/run/docker.sock"])
+    print(f"Every node can pull them: {sum(not e for e in results.values())} of {len(results)} node(s).")
+    return report(results, "cannot pull the images", "invoke push")

@@ -66,6 +66,9 @@ def update_spawner(hub, c) -> None:
     c.DockerSpawner.notebook_dir = s["DOCKER_NOTEBOOK_DIR"]
     c.DockerSpawner.volumes = volumes(s)
     c.DockerSpawner.format_volume_name = user_volume_name
+    if s["USER_STORAGE_PATH"]:
+        c.DockerSpawner.user_storage = s["USER_STORAGE_PATH"]
+        c.DockerSpawner.user_storage_owner = (s["NB_UID"], s["NB_GID"])
     # Removed by the spawner when it stops, after it has logged what a crashed server printed.
     c.DockerSpawner.remove = True
     # Labels let `invoke stop` find containers the hub left behind, and `invoke logs --user` a user's.
@@ -118,11 +121,13 @@ def gpu_request(gpus):
 
 
 USER_VOLUME = "{prefix}-user-{username}{server_suffix}"
+USER_FOLDER = "{username}{server_suffix}"  # under USER_STORAGE_PATH
 
 
 def volumes(s) -> dict:
-    """The user's own volume, and the shared folder when there is one."""
-    mounts = {USER_VOLUME: s["DOCKER_NOTEBOOK_DIR"]}
+    """The user's own volume (or folder under USER_STORAGE_PATH), and the shared folder when there is one."""
+    own = f"{s['USER_STORAGE_PATH']}/{USER_FOLDER}" if s["USER_STORAGE_PATH"] else USER_VOLUME
+    mounts = {own: s["DOCKER_NOTEBOOK_DIR"]}
     if s["SHARED_VOLUME"]:
         mounts[s["SHARED_VOLUME"]] = {"bind": s["SHARED_MOUNT"], "mode": s["SHARED_MODE"]}
     return mounts
@@ -164,6 +169,9 @@ def update_swarm(hub, c) -> None:
     c.SwarmSpawner.ready_poll_max = s["SPAWN_READY_POLL"]
     if s["SWARM_ENDPOINT_MODE"] == "dnsrr":
         c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
+    # As with containers, swarm never restarts a server by itself (on another node, if its node was
+    # drained or lost): the hub notices that it stopped, and the user starts it again from the hub.
+    c.SwarmSpawner.extra_task_spec = {"restart_policy": {"Condition": "none"}}
     if s["SWARM_USER_CONSTRAINTS"]:
         c.SwarmSpawner.extra_placement_spec = {"constraints": s["SWARM_USER_CONSTRAINTS"]}
     # Services take limits as Resources, not host config.
@@ -250,7 +258,8 @@ def configure_tmp(hub, c) -> None:
     c.JupyterHub.authenticator_class = "tmpauthenticator.TmpAuthenticator"
     c.TmpAuthenticator.allow_all = True
     c.JupyterHub.active_server_limit = hub["settings"]["TMP_ACTIVE_SERVER_LIMIT"]
-    c.DockerSpawner.temporary_volume = USER_VOLUME
+    if not hub["settings"]["USER_STORAGE_PATH"]:  # a folder there stays, for the admin to remove
+        c.DockerSpawner.temporary_volume = USER_VOLUME
 
 
 def configure_hash(hub, c) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Float, Integer, Unicode
+from traitlets import Float, Integer, Tuple, Unicode
 
 
 class ReadyDockerSpawner(DockerSpawner):
@@ -29,13 +31,30 @@ class ReadyDockerSpawner(DockerSpawner):
     temporary_volume = Unicode("", config=True,
                                help="A volume name template whose volume is deleted when the server stops "
                                     "(temporary users); empty: volumes are always kept.")
+    user_storage = Unicode("", config=True,
+                           help="USER_STORAGE_PATH: a folder, seen here at the path every node mounts it at, "
+                                "under which each server's own folder is made before it starts.")
+    user_storage_owner = Tuple((1000, 100), config=True, help="uid and gid of a new user folder (the notebook user).")
     _reported = ""  # the container whose last lines were logged
 
     async def start(self):
+        self._make_user_folders()
         ip, port = await super().start()
         if self.ready_poll_max > 0:
             await self._wait_answering(f"http://{ip}:{port}{self.server.base_url}api")
         return ip, port
+
+    def _make_user_folders(self) -> None:
+        """The server's folder under user_storage, owner-only for the notebook user, if it is new.
+        A bind mount of a missing folder would fail the start (swarm) or make it root's (Docker)."""
+        if not self.user_storage:
+            return
+        for source in self.volume_binds:
+            folder = Path(source)
+            if folder.parent == Path(self.user_storage) and not folder.exists():
+                folder.mkdir(mode=0o700)
+                os.chown(folder, *self.user_storage_owner)
+                self.log.info("Created %s for %s", folder, self._log_name)
 
     async def _wait_answering(self, url: str) -> None:
         client, pause = AsyncHTTPClient(), 0.05
@@ -106,3 +125,25 @@ class VolumeSwarmSpawner(ReadyDockerSpawner, SwarmSpawner):
     @property
     def mounts(self):
         return swarm_mounts(self.volume_binds, self.mount_driver_config)
+
+    async def get_ip_and_port(self):
+        """The task's own address on the stack's network, not the service's name: just after a server
+        starts again, that name may still resolve to its previous task, gone with its node."""
+        task = await self.get_task()
+        for attachment in (task or {}).get("NetworksAttachments", []):
+            if attachment["Network"]["Spec"]["Name"] == self.network_name and attachment.get("Addresses"):
+                return attachment["Addresses"][0].split("/")[0], self.port
+        return await super().get_ip_and_port()
+
+    async def create_object(self):
+        if not self.extra_placement_spec.get("constraints"):
+            self.extra_placement_spec = {**self.extra_placement_spec, "constraints": await self._on_workers()}
+        return await super().create_object()
+
+    async def _on_workers(self) -> list[str]:
+        """With no SWARM_USER_CONSTRAINTS, users' servers go to the workers when any is at work, and
+        leave the manager to the hub; a swarm of managers only runs them there."""
+        workers = await self.docker("nodes", filters={"role": "worker"})
+        ready = [n for n in workers if n["Spec"].get("Availability") == "active"
+                 and n["Status"].get("State") == "ready"]
+        return ["node.role == worker"] if ready else []

@@ -11,6 +11,7 @@
 #   jhdeploy-standin/postgres:17              contract of the official postgres image
 #   jhdeploy-standin/caddy:2                  contract of the official caddy image
 #   jhdeploy-standin/pebble:latest            the ACME test server, for the Let's Encrypt tests
+#   jhdeploy-standin/swarm-node:latest        a Docker Engine (and a registry) for the multi-node tests
 #
 # Behind a TLS-inspecting proxy, point JHDEPLOY_TEST_CA_DIR at a folder of its CA
 # certificates (*.crt): they are trusted while these images are built (pip, npm),
@@ -70,3 +71,4 @@ build jhdeploy-standin/configurable-http-proxy:5.3.0 "$here/configurable-http-pr
 build jhdeploy-standin/postgres:17 "$here/postgres"
 build jhdeploy-standin/caddy:2 "$here/caddy"
 build jhdeploy-standin/pebble:latest "$here/pebble"
+build jhdeploy-standin/swarm-node:latest "$here/swarm-node"

@@ -176,3 +176,45 @@ def test_behind_caddy_the_public_url_makes_cookies_secure():
     le = {"JUPYTERHUB_SSL": "use_ssl_le", "JH_FQDN": "hub.example.org", "JH_EMAIL": "a@example.org"}
     assert applied(**le).JupyterHub.public_url == "https://hub.example.org/"
     assert "public_url" not in applied().JupyterHub  # the proxy itself says https there
+
+
+def test_user_storage_path_gives_each_server_a_folder_there_made_for_the_notebook_user(tmp_path, monkeypatch):
+    from jhdeploy_hub.spawners import ReadyDockerSpawner
+
+    c = applied(USER_STORAGE_PATH="/srv/jhd-users", NB_UID="1001", NB_GID="100")
+    assert c.DockerSpawner.volumes == {"/srv/jhd-users/{username}{server_suffix}": "/home/jovyan/work"}
+    assert c.DockerSpawner.user_storage == "/srv/jhd-users" and c.DockerSpawner.user_storage_owner == (1001, 100)
+
+    owners = {}
+    monkeypatch.setattr("os.chown", lambda path, uid, gid: owners.update({str(path): (uid, gid)}))
+    spawner = ReadyDockerSpawner(user_storage=str(tmp_path), user_storage_owner=(1001, 100))
+    binds = {str(tmp_path / "alice--gpu"): {"bind": "/home/jovyan/work", "mode": "rw"},
+             "/srv/shared": {"bind": "/home/jovyan/shared", "mode": "ro"}}
+    monkeypatch.setattr(ReadyDockerSpawner, "volume_binds", property(lambda self: binds))
+    monkeypatch.setattr(ReadyDockerSpawner, "_log_name", "alice")
+    spawner._make_user_folders()
+    folder = tmp_path / "alice--gpu"
+    assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700
+    assert owners == {str(folder): (1001, 100)}  # nothing outside USER_STORAGE_PATH is touched
+
+
+def test_users_servers_go_to_ready_workers_unless_constraints_say_otherwise():
+    import asyncio
+
+    from jhdeploy_hub.spawners import VolumeSwarmSpawner
+
+    def nodes(*states):
+        return [{"Spec": {"Availability": a}, "Status": {"State": s}} for a, s in states]
+
+    spawner = VolumeSwarmSpawner()
+
+    async def workers(listing):
+        async def docker(method, **kwargs):
+            assert (method, kwargs) == ("nodes", {"filters": {"role": "worker"}})
+            return listing
+        spawner.docker = docker
+        return await spawner._on_workers()
+
+    assert asyncio.run(workers(nodes(("active", "ready")))) == ["node.role == worker"]
+    assert asyncio.run(workers(nodes(("drain", "ready"), ("active", "down")))) == []
+    assert asyncio.run(workers([])) == []

@@ -29,7 +29,7 @@ STACKS = [
     ({}, "compose"),
     ({"JUPYTERHUB_SSL": "no_ssl", "JUPYTERHUB_AUTHENTICATOR": "hash_authenticator"}, "compose"),
     ({**LE, "JUPYTERHUB_AUTHENTICATOR": "github_authenticator", "JUPYTERHUB_DB_URL": "postgres"}, "compose"),
-    ({"JUPYTERHUB_AUTHENTICATOR": "generic_oauth"}, "swarm"),
+    ({"JUPYTERHUB_AUTHENTICATOR": "generic_oauth", "USER_STORAGE_PATH": "/srv/jhd-users"}, "swarm"),
 ]
 
 

@@ -1,0 +1,142 @@
+"""Issue 18: the stack on a three-node swarm (tests/cluster.py), with a registry and shared user storage.
+
+The admin's side runs on this host's engine, as on the manager where the admin built the
+images: `invoke build`, then the images are loaded into the manager's engine, and every
+later task talks to the manager (DOCKER_HOST). The workers get images only from the registry.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from cluster import SHARED, Cluster
+
+pytestmark = pytest.mark.e2e
+
+CROWD = [f"u{i:02d}" for i in range(1, 11)]
+USERLIST = "alice admin\nbob\ncarol\n" + "".join(f"{name}\n" for name in CROWD)
+
+
+@pytest.fixture(scope="module")
+def cluster(docker_engine, deployment, tmp_path_factory):
+    cluster = Cluster(deployment.project, tmp_path_factory.mktemp("cluster"), deployment.port, deployment.root)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+def on_manager(deployment, cluster, *args: str):
+    """`invoke ARGS` against the manager's engine, as the admin logged in there."""
+    result = deployment.invoke_env({"DOCKER_HOST": cluster.docker_host}, *args)
+    assert result.returncode == 0, f"invoke {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def swarm_hub(cluster, deployment):
+    (deployment.root / "userlist").write_text(USERLIST)
+    deployment.env.update(REGISTRY="registry:5000/jhd", USER_STORAGE_PATH=SHARED)
+    deployment.write_env()
+    deployment.invoke("build")
+    deployment.refs = {key: f"registry:5000/jhd/{deployment.env[key]}"
+                       for key in ("LOCAL_HUB_IMAGE", "LOCAL_PROXY_IMAGE", "LOCAL_NOTEBOOK_IMAGE")}
+    cluster.load_on_manager(*deployment.refs.values())
+    deployment.pushed = on_manager(deployment, cluster, "push")
+    deployment.before_deploy = {node: cluster.has_image(node, deployment.refs["LOCAL_NOTEBOOK_IMAGE"])
+                                for node in cluster.workers}
+    deployment.deployed = on_manager(deployment, cluster, "swarm-deploy")
+    yield deployment
+    deployment.invoke_env({"DOCKER_HOST": cluster.docker_host}, "swarm-rm")
+
+
+def test_push_checks_every_node_without_pulling_the_notebook_image(swarm_hub, cluster):
+    output = swarm_hub.pushed.stdout
+    assert "Every node can pull them: 3 of 3 node(s)." in output, output
+    assert swarm_hub.before_deploy == {node: False for node in cluster.workers}
+
+
+def test_swarm_deploy_prepulls_the_notebook_image_on_every_worker(swarm_hub, cluster):
+    assert "Pre-pulled registry:5000/jhd/" in swarm_hub.deployed.stdout
+    assert "on 2 of 2 node(s) (node.role == worker)" in swarm_hub.deployed.stdout, swarm_hub.deployed.stdout
+    assert all(cluster.has_image(node, swarm_hub.refs["LOCAL_NOTEBOOK_IMAGE"]) for node in cluster.workers)
+
+
+def test_the_hub_runs_on_the_manager_and_users_servers_on_workers(swarm_hub, cluster):
+    hub = f"{swarm_hub.project}_jupyterhub"
+    assert cluster.node_of(hub) == cluster.manager
+    for name in ("alice", "bob"):
+        swarm_hub.logged_in(name).spawn(name)
+        assert cluster.node_of(f"{swarm_hub.project}-{name}") in cluster.workers
+    status = on_manager(swarm_hub, cluster, "status").stdout
+    assert f"{swarm_hub.project}-alice on {cluster.node_of(f'{swarm_hub.project}-alice')}: Running" in status
+    # Each user's own folder on the shared storage, made by the hub for the notebook user.
+    folder = cluster.shared / "alice"
+    assert folder.is_dir() and (folder.stat().st_uid, folder.stat().st_mode & 0o777) == (1000, 0o700)
+
+
+def test_a_users_files_follow_the_server_when_its_worker_is_drained(swarm_hub, cluster):
+    service = f"{swarm_hub.project}-bob"
+    client = swarm_hub.logged_in("bob")
+    client.spawn("bob")
+    note = {"type": "file", "format": "text", "content": "written before the drain"}
+    assert client.contents("PUT", "bob", "note.txt", json=note).status_code == 201
+    first = cluster.node_of(service)
+    other = next(node for node in cluster.workers if node != first)
+    cluster.on(cluster.manager, "node", "update", "--availability", "drain", first)
+    try:
+        client.wait_stopped("bob", timeout=120)  # the hub notices that the server stopped with its node
+        try:
+            client.spawn("bob")  # and bob starts it again, from the hub
+        except AssertionError:
+            print(cluster.describe(service, f"{swarm_hub.project}_jupyterhub"))
+            raise
+        assert cluster.node_of(service) == other
+        read = client.contents("GET", "bob", "note.txt")
+        assert read.status_code == 200 and read.json()["content"] == "written before the drain"
+    finally:
+        cluster.on(cluster.manager, "node", "update", "--availability", "active", first)
+
+
+def test_a_pushed_new_notebook_image_is_pulled_by_the_worker_of_the_next_spawn(swarm_hub, cluster):
+    """The admin updates the image and pushes it: the next spawn pulls it on a worker that never had it."""
+    ref = swarm_hub.refs["LOCAL_NOTEBOOK_IMAGE"]
+    swarm_hub.env["JUPYTERLAB_NEWS"] = "yes"  # any change to the top layer makes a new image
+    swarm_hub.write_env()
+    swarm_hub.invoke("notebook-image")
+    cluster.load_on_manager(ref)
+    on_manager(swarm_hub, cluster, "push")
+    digest = cluster.on(cluster.manager, "image", "inspect", "--format", "{{index .RepoDigests 0}}", ref).stdout.strip()
+    assert not any(cluster.has_image(node, digest) for node in cluster.workers)
+
+    swarm_hub.logged_in("carol").spawn("carol", timeout=300)
+    node = cluster.node_of(f"{swarm_hub.project}-carol")
+    running = cluster.on(node, "ps", "--filter", "name=carol", "--format", "{{.Image}}").stdout.split()
+    new = cluster.on(node, "image", "inspect", "--format", "{{.Id}}", digest).stdout.strip()
+    assert running and all(cluster.on(node, "image", "inspect", "--format", "{{.Id}}", image).stdout.strip() == new
+                           for image in running)
+
+
+def test_ten_users_at_once_spread_over_both_workers(swarm_hub, cluster):
+    def spawn(name: str) -> str:
+        swarm_hub.logged_in(name).spawn(name, timeout=300)
+        return cluster.node_of(f"{swarm_hub.project}-{name}")
+
+    with ThreadPoolExecutor(len(CROWD)) as pool:
+        nodes = list(pool.map(spawn, CROWD))
+    assert set(nodes) == set(cluster.workers), nodes
+
+
+def test_swarm_rm_leaves_no_service_and_no_container_on_any_node(swarm_hub, cluster):
+    on_manager(swarm_hub, cluster, "swarm-rm")
+    services = cluster.on(cluster.manager, "service", "ls", "--quiet").stdout.split()
+    assert services == []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(cluster.containers(node) for node in cluster.nodes):
+        time.sleep(1)
+    assert {node: cluster.containers(node) for node in cluster.nodes} == {node: [] for node in cluster.nodes}
+    # Users' files stay on the shared storage.
+    assert (cluster.shared / "bob" / "note.txt").read_text() == "written before the drain"
