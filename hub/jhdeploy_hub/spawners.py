@@ -126,6 +126,24 @@ class VolumeSwarmSpawner(ReadyDockerSpawner, SwarmSpawner):
     def mounts(self):
         return swarm_mounts(self.volume_binds, self.mount_driver_config)
 
+    async def start_object(self):
+        """Wait until the service's task runs, checking every 0.1 s growing to 1 s: SwarmSpawner's own
+        wait grows to 11 s between checks, which made a one-at-a-time spawn on a worker take 21 s
+        (docs/scaling.md). A task that failed or was rejected (say, a mount its node lacks) fails the
+        spawn at once, with swarm's reason, instead of leaving it pending until start_timeout."""
+        pause = 0.1
+        while True:
+            task = await self.get_task()
+            if not task:
+                raise RuntimeError(f"Service {self.service_name} not found")
+            state = task["Status"]["State"].lower()
+            if state == "running":
+                return
+            if state in ("failed", "rejected", "shutdown", "complete", "orphaned", "remove"):
+                raise RuntimeError(f"Service {self.service_name} {state}: {task['Status'].get('Err', '')}")
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, 1.0)
+
     async def get_ip_and_port(self):
         """The task's own address on the stack's network, not the service's name: just after a server
         starts again, that name may still resolve to its previous task, gone with its node."""

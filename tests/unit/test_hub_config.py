@@ -218,3 +218,28 @@ def test_users_servers_go_to_ready_workers_unless_constraints_say_otherwise():
     assert asyncio.run(workers(nodes(("active", "ready")))) == ["node.role == worker"]
     assert asyncio.run(workers(nodes(("drain", "ready"), ("active", "down")))) == []
     assert asyncio.run(workers([])) == []
+
+
+def test_a_swarm_spawn_waits_briefly_for_its_task_and_fails_at_once_when_swarm_rejects_it(monkeypatch):
+    import asyncio
+
+    import pytest
+    from jhdeploy_hub.spawners import VolumeSwarmSpawner
+
+    async def no_wait(seconds):
+        pass
+
+    monkeypatch.setattr(asyncio, "sleep", no_wait)
+
+    def spawner_seeing(*states):
+        spawner = VolumeSwarmSpawner(object_name="lab-alice")
+        tasks = [{"Status": {"State": s, "Err": "bind source path does not exist"}} for s in states]
+
+        async def get_task():
+            return tasks.pop(0)
+        spawner.get_task = get_task
+        return spawner
+
+    asyncio.run(spawner_seeing("pending", "preparing", "running").start_object())
+    with pytest.raises(RuntimeError, match="rejected: bind source path does not exist"):
+        asyncio.run(spawner_seeing("pending", "rejected").start_object())
