@@ -79,7 +79,8 @@ def build_args(layer: Layer, s: Settings) -> dict[str, str]:
 
 def build_command(layer: Layer, s: Settings, root: Path, no_cache: bool = False) -> list[str]:
     """`docker build` for one layer; the build context is the repository root."""
-    command = ["docker", "build", "--file", str(root / layer.dockerfile), "--tag", s[layer.tag_key]]
+    # --force-rm: the classic builder otherwise leaves a failed step's container behind.
+    command = ["docker", "build", "--force-rm", "--file", str(root / layer.dockerfile), "--tag", s[layer.tag_key]]
     if s["REGISTRY"]:  # the name every swarm node pulls; `invoke push` pushes it
         command += ["--tag", image_ref(s, layer.tag_key)]
     for key, value in build_args(layer, s).items():

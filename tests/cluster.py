@@ -142,7 +142,9 @@ class Cluster:
             found = docker(kind, "ls", "--quiet", *flags, "--filter", f"label={LABEL}={self.name}",
                            check=False).stdout.split()
             if found:
-                docker(kind, "rm", *(["--force"] if kind != "network" else []), *found, check=False)
+                # --volumes: the registry's anonymous volume too
+                flags = {"container": ["--force", "--volumes"], "volume": ["--force"]}.get(kind, [])
+                docker(kind, "rm", *flags, *found, check=False)
 
     @staticmethod
     def _wait(condition, what: str, timeout: float = 90) -> None:

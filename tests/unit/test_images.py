@@ -23,7 +23,7 @@ def test_up_to_lists_the_lower_layers_first():
 def test_build_command_passes_the_parent_tag_and_versions():
     body = images.BY_NAME["notebook_body"]
     command = images.build_command(body, S, Path("/src"))
-    assert command[:6] == ["docker", "build", "--file", "/src/dockerfiles/Dockerfile.notebook_body",
+    assert command[:7] == ["docker", "build", "--force-rm", "--file", "/src/dockerfiles/Dockerfile.notebook_body",
                            "--tag", "jupyterhub-notebook-body:latest"]
     assert "BASE_IMAGE=jupyterhub-notebook-base:latest" in command
     assert "JUPYTERHUB_VERSION=6.1.1" in command and "JUPYTERLAB_VERSION=4.6.6" in command
