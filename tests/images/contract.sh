@@ -21,6 +21,7 @@ docker run --rm --entrypoint bash "$image" -c '
               /usr/local/bin/before-notebook.d /etc/jupyter/jupyter_server_config.py; do
     echo "stat $path: $(stat -c "%A %U:%G" "$path" 2>&1)"
   done
+  echo "before-notebook.d: $(ls /usr/local/bin/before-notebook.d | tr "\n" " ")"
   for tool in mamba conda pip python tini sudo start.sh fix-permissions start-notebook.py start-singleuser.py \
               start-notebook.sh start-singleuser.sh jupyterhub-singleuser jupyter-lab; do
     echo "command $tool: $(command -v "$tool" || echo missing)"

@@ -3,7 +3,9 @@
 
 The subcommands the notebook layers call work on real environments: `env update -n base
 -f FILE`, `env create -y -n NAME -f FILE`, `install [-y] [-n NAME] SPEC...`, `clean`, `list`
-and `--version`. Pins in `conda-meta/pinned` hold. Packages come from PyPI under their PyPI
+and `--version`; `conda shell.bash hook` and `conda shell.posix activate|deactivate [NAME]`
+print what conda's do (docker-stacks' before-notebook.d hook runs them on every start).
+Pins in `conda-meta/pinned` hold. Packages come from PyPI under their PyPI
 names (a short table maps the conda-forge names that differ); a package with no PyPI
 equivalent is refused by name.
 
@@ -136,10 +138,70 @@ def create_env(prefix: Path) -> None:
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(prefix)], check=True)
 
 
+# What `conda shell.bash hook` prints (conda's etc/profile.d/conda.sh, shortened): the shell
+# functions, then `conda activate base`, which runs conda once more.
+HOOK = r"""export CONDA_EXE='{conda}'
+export _CE_M=''
+export _CE_CONDA=''
+export CONDA_PYTHON_EXE='{python}'
+__conda_exe() (
+    "$CONDA_EXE" "$@"
+)
+__conda_activate() {{
+    \local ask_conda
+    ask_conda="$(PS1="${{PS1:-}}" __conda_exe shell.posix "$@")" || \return
+    \eval "$ask_conda"
+    \hash -r
+}}
+conda() {{
+    \local cmd="${{1-__missing__}}"
+    case "$cmd" in
+        activate|deactivate) __conda_activate "$@" ;;
+        *) __conda_exe "$@" ;;
+    esac
+}}
+if [ -z "${{CONDA_SHLVL+x}}" ]; then
+    \export CONDA_SHLVL=0
+    PATH="{condabin}${{PATH:+":${{PATH}}"}}"
+    \export PATH
+    if [ -z "${{PS1+x}}" ]; then
+        PS1=
+    fi
+fi
+conda activate base
+"""
+
+
+def shell(argv: list[str]) -> int:
+    """`shell.bash hook`, and `shell.posix activate [NAME]` / `deactivate` as conda prints them."""
+    if argv[1:] == ["hook"]:
+        print(HOOK.format(conda=CONDA_DIR / "bin/conda", python=CONDA_DIR / "bin/python",
+                          condabin=CONDA_DIR / "condabin"), end="")
+        return 0
+    action, name = argv[1], (argv[2:] or ["base"])[0]
+    prefix = prefix_of(name, None)
+    bins = {str(CONDA_DIR / "bin"), *(str(p / "bin") for p in (CONDA_DIR / "envs").glob("*"))}
+    path = [entry for entry in os.environ.get("PATH", "").split(":") if entry not in bins]
+    level = int(os.environ.get("CONDA_SHLVL", "0"))
+    if action == "deactivate":
+        exports = {"PATH": ":".join(path), "CONDA_SHLVL": str(max(level - 1, 0))}
+        print("".join(f"export {key}='{value}'\n" for key, value in exports.items())
+              + "unset CONDA_PREFIX CONDA_DEFAULT_ENV CONDA_PROMPT_MODIFIER")
+        return 0
+    exports = {"PATH": ":".join([str(prefix / "bin"), *path]), "CONDA_PREFIX": str(prefix),
+               "CONDA_SHLVL": str(level + 1), "CONDA_DEFAULT_ENV": name, "CONDA_PROMPT_MODIFIER": f"({name}) ",
+               "CONDA_EXE": str(CONDA_DIR / "bin/conda"), "_CE_M": "", "_CE_CONDA": "",
+               "CONDA_PYTHON_EXE": str(CONDA_DIR / "bin/python")}
+    print(f"PS1='({name}) '\n" + "".join(f"export {key}='{value}'\n" for key, value in exports.items()), end="")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] in (["--version"], ["-V"]):
         print(f"{TOOL} {VERSIONS[TOOL]}")
         return 0
+    if argv[:1] and argv[0].startswith("shell."):
+        return shell(argv)
     parser = argparse.ArgumentParser(prog=TOOL)
     commands = parser.add_subparsers(dest="command", required=True)
     env = commands.add_parser("env").add_subparsers(dest="action", required=True)
