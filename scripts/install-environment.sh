@@ -5,7 +5,8 @@
 #      with that environment's PATH and CONDA_PREFIX;
 #   3. the pinned JupyterHub (its single-user part), JupyterLab and Notebook -> with the base's own
 #      package manager (mamba or conda) when it has one, else pip: JupyterHub must equal the hub's;
-#   4. requirements.txt -> pip.
+#   4. requirements.txt -> pip;
+#   5. bytecode for every installed module.
 # Each download step is retried with a doubling delay: mirrors and channels time out. After each
 # install, fix-permissions keeps the environment and the home writable by the users group, as the
 # docker-stacks recipes do.
@@ -78,16 +79,21 @@ done
 
 # jupyterhub must equal the hub's version, or logins loop between hub and server. With conda, its
 # own records stay true (a pip install over a conda package would leave them stale).
+# rfc3987: jsonschema prefers it to rfc3987-syntax, which builds a Lark parser on every import and
+# took half of a server's start-up CPU (docs/performance.md). Nothing is removed.
+rfc3987="rfc3987==1.3.8"
 if [ -n "$tool" ]; then
   retry "$tool" install --yes \
     "jupyterhub-singleuser==${JUPYTERHUB_VERSION}" \
     "jupyterlab==${JUPYTERLAB_VERSION}" \
-    "notebook==${NOTEBOOK_VERSION}"
+    "notebook==${NOTEBOOK_VERSION}" \
+    "$rfc3987"
 else
   retry pip install --no-cache-dir \
     "jupyterhub==${JUPYTERHUB_VERSION}" \
     "jupyterlab==${JUPYTERLAB_VERSION}" \
-    "notebook==${NOTEBOOK_VERSION}"
+    "notebook==${NOTEBOOK_VERSION}" \
+    "$rfc3987"
 fi
 fix_permissions
 
@@ -99,6 +105,16 @@ fi
 if [ -n "$tool" ]; then
   "$tool" clean --all --force-pkgs-dirs --yes >/dev/null
 fi
+
+# Bytecode for every module, written now: a server must never compile at start (each new container
+# would compile again, in its own layer). A base built with --no-compile would otherwise pay this.
+for python in "$(command -v python3)" "${CONDA_DIR:-/opt/conda}"/envs/*/bin/python; do
+  [ -x "$python" ] || continue
+  read -r -a paths < <("$python" -c 'import sysconfig; print(*{sysconfig.get_path(k) for k in ("stdlib", "purelib", "platlib")})')
+  # Exit 1 means some file does not compile (test data shipped on purpose); Python never imports those.
+  "$python" -m compileall -qq -j 0 "${paths[@]}" || true
+done
+fix_permissions
 
 # The base may pin another JupyterHub (conda-meta/pinned) or hold one pip cannot replace: stop here
 # rather than build an image whose servers the hub would not log in to.

@@ -80,6 +80,47 @@ def test_server_runs_as_the_notebook_user_and_opens_jupyterlab(images):
     assert docker("exec", f"{images.project}-alice", "id", "-u").stdout.strip() == "1000"
 
 
+def test_a_server_starts_lean_and_keeps_what_users_use(images):
+    container = f"{images.project}-alice"  # started by the test above
+    # Bytecode was written at build time: the start compiled nothing into the container's layer.
+    assert [line for line in docker("diff", container).stdout.splitlines() if line.endswith(".pyc")] == []
+    loaded = set(re.findall(r"(\S+) \| extension was successfully loaded", docker("logs", container).stderr))
+    assert {"jupyterlab", "notebook", "jupyter_server_terminals", "jupyter_lsp"} <= loaded
+    assert not loaded & {"nbclassic", "notebook_shim"}
+    # jsonschema checks IRIs with rfc3987 and never builds rfc3987-syntax's parser (in the server and the hub).
+    probe = ("import sys, jupyter_events, jsonschema; iri = jsonschema.FormatChecker().conforms; "
+             "print(iri('https://example.org/ä', 'iri'), iri('not an iri', 'iri'), 'rfc3987_syntax' in sys.modules)")
+    assert docker("exec", container, "python3", "-c", probe).stdout.split() == ["True", "False", "False"]
+    hub = docker("run", "--rm", "--entrypoint", "python3", TEST_IMAGES["LOCAL_HUB_IMAGE"], "-c",
+                 "import sys, jupyterhub.app; print('rfc3987_syntax' in sys.modules)")
+    assert hub.stdout.strip() == "False"
+
+
+def start_env(image: str, *flags: str) -> dict[str, str]:
+    """The environment start.sh hands to the server's command, after the before-notebook.d hooks."""
+    lines = docker("run", "--rm", *flags, image, "env").stdout.splitlines()
+    return dict(line.split("=", 1) for line in lines if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", line))
+
+
+def test_the_conda_hook_is_replayed_without_running_conda(images):
+    conda_keys = ("PATH", "CONDA_PREFIX", "CONDA_SHLVL", "CONDA_DEFAULT_ENV", "CONDA_EXE", "CONDA_PYTHON_EXE")
+    ours, base = TEST_IMAGES["LOCAL_NOTEBOOK_IMAGE"], STANDINS["DOCKER_NOTEBOOK_BASE"]
+    expected = {key: start_env(base).get(key) for key in conda_keys}
+    assert expected["CONDA_PREFIX"] == "/opt/conda" and expected["CONDA_SHLVL"] == "1"
+    assert {key: start_env(ours).get(key) for key in conda_keys} == expected
+    # Replayed: a `conda` that only complains is never called (the base image's hook calls it).
+    hook = "/usr/local/bin/before-notebook.d/10activate-conda-env.sh"
+    probe = f'conda() {{ echo conda-ran; }}; source {hook} 2>&1; echo "prefix=$CONDA_PREFIX"'
+    def sourced(image: str) -> str:
+        return docker("run", "--rm", "--entrypoint", "bash", image, "-c", probe).stdout.strip()
+
+    assert sourced(ours) == "prefix=/opt/conda"
+    assert "conda-ran" in sourced(base)
+    # Another PATH than the image's: the original hook runs, and conda activates base as before.
+    other = start_env(ours, "--env", "PATH=/usr/local/bin:/opt/conda/bin:/usr/bin:/bin")
+    assert other["CONDA_PREFIX"] == "/opt/conda" and other["PATH"].startswith("/opt/conda/bin:")
+
+
 def test_ui_logo_and_templates_are_hub_settings_applied_by_restart(images):
     image_before = image_id(TEST_IMAGES["LOCAL_NOTEBOOK_IMAGE"])
     (images.root / "conf/logo.png").write_bytes(LOGO)
