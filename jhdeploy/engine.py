@@ -93,6 +93,14 @@ def image_exists(c, ref: str) -> bool:
     return probe(c, ["docker", "image", "inspect", ref]).ok
 
 
+def missing_images(c, refs) -> list[str]:
+    """Which of `refs` this engine lacks: one `docker image inspect` when all are there (each start asks)."""
+    refs = list(refs)
+    if probe(c, ["docker", "image", "inspect", "--format", "{{.Id}}", *refs]).ok:
+        return []
+    return [ref for ref in refs if not image_exists(c, ref)]
+
+
 def ensure_volume(c, name: str, project: str) -> bool:
     """Create a named volume unless it exists; True if created."""
     if probe(c, ["docker", "volume", "inspect", name]).ok:

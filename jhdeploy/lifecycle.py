@@ -16,7 +16,7 @@ def say(message: str) -> None:
 
 
 def check_images(c, stack: Stack) -> None:
-    missing = [ref for ref in stack.images.values() if not engine.image_exists(c, ref)]
+    missing = engine.missing_images(c, stack.images.values())
     if missing:
         raise DeployError(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.")
 

@@ -40,7 +40,7 @@ def ensure_overlay_network(c, stack: Stack) -> bool:
 
 
 def image_warnings(c, stack: Stack, nodes: int) -> list[str]:
-    missing = [ref for ref in stack.images.values() if not engine.image_exists(c, ref)]
+    missing = engine.missing_images(c, stack.images.values())
     if missing:
         raise DeployError(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.")
     warnings = []
