@@ -1,4 +1,4 @@
-"""Issue 9: the benchmark keeps working (tiny sizes; no timing is asserted)."""
+"""Issues 9 and 19: the benchmark keeps working and reports every goal (tiny sizes; no timing is asserted)."""
 
 from __future__ import annotations
 
@@ -18,22 +18,28 @@ def test_benchmark_writes_every_field_and_a_chart(docker_engine, tmp_path):
         sets += ["--set", f"EXTRA_CA_CERTS={network_cas()[0].parent}"]
     result = subprocess.run(
         [sys.executable, "benchmarks/run.py", "--users", "2", "--concurrency", "2", "--floor-runs", "1",
-         "--api-users", "5", "--api-seconds", "2", "--out", str(tmp_path), *sets],
+         "--cold-rounds", "1", "--api-users", "5", "--api-seconds", "2", "--out", str(tmp_path), *sets],
         cwd=REPO, capture_output=True, text=True, timeout=1800,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (report_path,) = tmp_path.glob("bench-*.json")
     report = json.loads(report_path.read_text())
 
-    assert report["cold_start_s"] > 0 and report["floor"]["median_s"] > 0
-    sequential = report["sequential"]
+    cold = report["cold_start"]
+    assert cold["median_s"] > 0 and cold["upstream_median_s"] > 0  # ours and the upstream example's
+    for image in ("base", "ours"):
+        assert report["floor"][image]["median_s"] > 0 and report["floor"][image]["cpu_s"] > 0
+    sequential, base = report["sequential"], report["sequential_base_image"]
     assert sequential["spawn_latency_s"]["n"] == 2 and sequential["failures"] == []
-    assert {"p50", "p95", "max"} <= set(sequential["spawn_latency_s"]) and sequential["p50_over_floor"] > 0
+    assert {"p50", "p95", "max"} <= set(sequential["spawn_latency_s"]) and sequential["cpu_s"]["n"] == 2
+    assert base["spawn_latency_s"]["n"] == 1 and base["failures"] == [] and base["cpu_s"]["p50"] > 0
     (level,) = report["concurrency"]
     assert level["concurrency"] == 2 and level["successes"] == 2 and level["failures"] == {}
-    for key in ("spawn_latency_s", "floor_concurrent_s", "p50_over_floor", "hub_peak_cpu_percent",
-                "hub_peak_memory_mib"):
+    for key in ("spawn_latency_s", "base_floor_concurrent_s", "our_floor_concurrent_s", "p50_over_base_floor",
+                "p50_over_our_floor", "containers_created_within_s", "hub_peak_cpu_percent", "hub_peak_memory_mib"):
         assert level[key] is not None, key
+    assert all(value > 0 for value in report["ratios"].values()), report["ratios"]
+    assert report["summary"] and report["summary"][-1] in result.stdout  # the ratios, printed last
     assert report["hub_api"]["requests_per_second"] > 0 and report["hub_api"]["errors"] == 0
     assert report["hub_api"]["users_present"] >= 5
     assert report["idle_server_memory_mib"] > 0
