@@ -93,12 +93,15 @@ def image_exists(c, ref: str) -> bool:
     return probe(c, ["docker", "image", "inspect", ref]).ok
 
 
-def missing_images(c, refs) -> list[str]:
-    """Which of `refs` this engine lacks: one `docker image inspect` when all are there (each start asks)."""
+def require_images(c, refs) -> None:
+    """Fail, naming each missing one, unless this engine has all of `refs`: one `docker image inspect`
+    when all are there (each start asks)."""
     refs = list(refs)
     if probe(c, ["docker", "image", "inspect", "--format", "{{.Id}}", *refs]).ok:
-        return []
-    return [ref for ref in refs if not image_exists(c, ref)]
+        return
+    missing = [ref for ref in refs if not image_exists(c, ref)]
+    if missing:
+        raise DeployError(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.")
 
 
 def ensure_volume(c, name: str, project: str) -> bool:

@@ -15,19 +15,13 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def check_images(c, stack: Stack) -> None:
-    missing = engine.missing_images(c, stack.images.values())
-    if missing:
-        raise DeployError(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.")
-
-
 def start(c, stack: Stack, timeout: float) -> None:
     """Create what is missing, bring the services up, wait for /hub/health, and save the state."""
     problems = doctor.failed(doctor.fast(c, stack))
     if problems:
         raise DeployError("Not starting:\n" + "\n".join(check.line() for check in problems)
                           + "\n`invoke doctor` checks everything.")
-    check_images(c, stack)
+    engine.require_images(c, stack.images.values())
     started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
     for created in engine.ensure_stack_resources(c, stack):
         say(f"Created {created}.")
@@ -106,7 +100,7 @@ def restart(c, stack: Stack, before: Stack | None, timeout: float) -> None:
     problems = doctor.failed(doctor.fast(c, stack))
     if problems:
         raise DeployError("Not restarting; nothing was changed:\n" + "\n".join(check.line() for check in problems))
-    check_images(c, stack)
+    engine.require_images(c, stack.images.values())
     started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
     for created in engine.ensure_stack_resources(c, stack):
         say(f"Created {created}.")

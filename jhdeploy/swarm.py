@@ -40,9 +40,7 @@ def ensure_overlay_network(c, stack: Stack) -> bool:
 
 
 def image_warnings(c, stack: Stack, nodes: int) -> list[str]:
-    missing = engine.missing_images(c, stack.images.values())
-    if missing:
-        raise DeployError(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.")
+    engine.require_images(c, stack.images.values())
     warnings = []
     if nodes > 1 and not stack.settings["REGISTRY"]:
         warnings.append(f"warning: this swarm has {nodes} nodes but REGISTRY is empty: the images exist only on "
