@@ -2,7 +2,7 @@
 
 Screenshots of every step go to test-artifacts/browser/ (JHDEPLOY_BROWSER_SHOTS), which is
 git-ignored and left in place after a run. A failed step adds FAILED-<test>.png and
-FAILED-<test>.console.log there and names both in its report. With
+FAILED-<test>.console.log there; its report names both and lists what went wrong in the page. With
 JHDEPLOY_DOC_SCREENSHOTS=docs/images the README's screenshots are taken anew
 (tests/browser/screenshots.sh).
 """
@@ -63,6 +63,8 @@ def pytest_runtest_makereport(item, call):
             try:
                 screenshot, log = browser.save_failure(f"{item.name}-{number}")
                 lines.append(f"browser {number} at {browser.url}:\n  screenshot: {screenshot}\n  console log: {log}")
+                # CI keeps only its output: what went wrong in the page is printed, host noise included.
+                lines += [f"  {problem}" for problem in browser.problems(noise=True)]
             except Exception as error:  # a browser that crashed has nothing to save
                 lines.append(f"browser {number}: nothing saved ({error})")
         report.sections.append(("browser evidence", "\n".join(lines)))
