@@ -45,7 +45,7 @@ import requests
 from invoke import Context
 from scratch import copy as scratch_copy
 from scratch import write_env as scratch_write_env
-from serverstart import answer, bare_start, container_cpu
+from serverstart import answer, bare_start, container_cpu, docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from jhdeploy.engine import compose_command  # noqa: E402
@@ -63,8 +63,8 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def docker(*args: str, check: bool = True) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout
+def p50_ratio(times: list[float], floor: list[float]) -> float | None:
+    return round(statistics.median(times) / statistics.median(floor), 2) if times and floor else None
 
 
 def percentiles(values: list[float]) -> dict:
@@ -462,10 +462,7 @@ def main() -> None:
                     "spawn_latency_s": percentiles(times),
                     "base_floor_concurrent_s": {**percentiles(floor_k), "timeouts": floor_timeouts},
                     "our_floor_concurrent_s": {**percentiles(ours_k), "timeouts": ours_timeouts},
-                    "p50_over_base_floor": round(statistics.median(times) / statistics.median(floor_k), 2)
-                    if times and floor_k else None,
-                    "p50_over_our_floor": round(statistics.median(times) / statistics.median(ours_k), 2)
-                    if times and ours_k else None,
+                    "p50_over_base_floor": p50_ratio(times, floor_k), "p50_over_our_floor": p50_ratio(times, ours_k),
                     "containers_created_within_s": created,
                     "hub_peak_cpu_percent": round(stats.cpu, 1), "hub_peak_memory_mib": round(stats.rss_mib, 1),
                 })

@@ -128,14 +128,10 @@ print(json.dumps({"jupyterhub.singleuser": cpu() - begun, "of which jupyterhub.o
 """
 
 
-def singleuser_imports(image: str) -> dict:
-    out = docker("run", "--rm", "--label", LABEL, image, "python", "-c", SINGLEUSER)
+def cpu_inside(image: str, script: str) -> dict:
+    """Run one of the scripts above in a container of `image`: its JSON line, rounded to ms."""
+    out = docker("run", "--rm", "--label", LABEL, image, "python", "-c", script)
     return {k: round(v, 3) for k, v in json.loads(out.splitlines()[-1]).items()}
-
-
-def phases(image: str) -> dict:
-    out = docker("run", "--rm", "--label", LABEL, image, "python", "-c", PHASES)
-    return json.loads(out.splitlines()[-1])
 
 
 def import_breakdown(image: str, top: int = 10) -> dict:
@@ -153,13 +149,13 @@ def import_breakdown(image: str, top: int = 10) -> dict:
 
 
 def measure(image: str, runs: int) -> dict:
-    starts = [bare_start(image, lab=True, logs=True) for _ in range(runs)]
+    starts = [bare_start(image, lab=True, logs=run == runs - 1) for run in range(runs)]
     loaded = sorted(set(re.findall(r"(\S+) \| extension was successfully loaded", starts[-1]["logs"])))
     return {"image": image, "runs": runs,
             **{key: round(statistics.median(s[key] for s in starts), 3)
                for key in ("wall_s", "cpu_s", "lab_page_cpu_s")},
-            "server_extensions": loaded, "phases_cpu_s": {k: round(v, 3) for k, v in phases(image).items()},
-            "imports": import_breakdown(image), "hub_spawned_server_adds_cpu_s": singleuser_imports(image)}
+            "server_extensions": loaded, "phases_cpu_s": cpu_inside(image, PHASES),
+            "imports": import_breakdown(image), "hub_spawned_server_adds_cpu_s": cpu_inside(image, SINGLEUSER)}
 
 
 def main() -> None:

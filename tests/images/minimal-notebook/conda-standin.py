@@ -3,8 +3,8 @@
 
 The subcommands the notebook layers call work on real environments: `env update -n base
 -f FILE`, `env create -y -n NAME -f FILE`, `install [-y] [-n NAME] SPEC...`, `clean`, `list`
-and `--version`; `conda shell.bash hook` and `conda shell.posix activate|deactivate [NAME]`
-print what conda's do (docker-stacks' before-notebook.d hook runs them on every start).
+and `--version`; `conda shell.bash hook` and `conda shell.posix activate [NAME]` print
+what conda's do (docker-stacks' before-notebook.d hook runs them on every start).
 Pins in `conda-meta/pinned` hold. Packages come from PyPI under their PyPI
 names (a short table maps the conda-forge names that differ); a package with no PyPI
 equivalent is refused by name.
@@ -173,21 +173,19 @@ conda activate base
 
 
 def shell(argv: list[str]) -> int:
-    """`shell.bash hook`, and `shell.posix activate [NAME]` / `deactivate` as conda prints them."""
+    """`shell.bash hook`, and `shell.posix activate [NAME]`, as conda prints them."""
     if argv[1:] == ["hook"]:
         print(HOOK.format(conda=CONDA_DIR / "bin/conda", python=CONDA_DIR / "bin/python",
                           condabin=CONDA_DIR / "condabin"), end="")
         return 0
-    action, name = argv[1], (argv[2:] or ["base"])[0]
+    if argv[1] != "activate":
+        print(f"{TOOL} stand-in: shell.posix {argv[1]} is not implemented", file=sys.stderr)
+        return 2
+    name = (argv[2:] or ["base"])[0]
     prefix = prefix_of(name, None)
     bins = {str(CONDA_DIR / "bin"), *(str(p / "bin") for p in (CONDA_DIR / "envs").glob("*"))}
     path = [entry for entry in os.environ.get("PATH", "").split(":") if entry not in bins]
     level = int(os.environ.get("CONDA_SHLVL", "0"))
-    if action == "deactivate":
-        exports = {"PATH": ":".join(path), "CONDA_SHLVL": str(max(level - 1, 0))}
-        print("".join(f"export {key}='{value}'\n" for key, value in exports.items())
-              + "unset CONDA_PREFIX CONDA_DEFAULT_ENV CONDA_PROMPT_MODIFIER")
-        return 0
     exports = {"PATH": ":".join([str(prefix / "bin"), *path]), "CONDA_PREFIX": str(prefix),
                "CONDA_SHLVL": str(level + 1), "CONDA_DEFAULT_ENV": name, "CONDA_PROMPT_MODIFIER": f"({name}) ",
                "CONDA_EXE": str(CONDA_DIR / "bin/conda"), "_CE_M": "", "_CE_CONDA": "",
