@@ -32,12 +32,10 @@ FLAGS = ["--headless=new", "--disable-gpu", "--disable-dev-shm-usage", "--no-fir
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--window-size=1366,860", "--lang=en-US"]
 TRUST = {"server": "P,,", "ca": "C,,"}  # NSS trust flags: a self-signed server certificate, or a root
-# Chromium aborts what is in flight when the host's network interfaces change, and Docker adds one for
-# every container it starts on this same host (a user's browser is never there). No server sends it.
-# Pages retry their own requests; a page that lost its document, a script or a style sheet is reloaded
-# by wait(), as its user would.
+# Chromium aborts what is in flight when this host gains an IP address, as the veth of each container
+# Docker starts here does (a user's browser is never on the engine's host). No server sends it; the
+# browser tier's conftest gives new interfaces no IPv6, which leaves only the bridges' own addresses.
 HOST_NOISE = ("net::ERR_NETWORK_CHANGED",)
-PAGE_PARTS = ("Document", "Script", "Stylesheet")  # CDP resource types that a page does not load again
 
 
 def available() -> str | None:
@@ -55,13 +53,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.what}: {self.text}"
-
-
-@dataclass
-class Reload:
-    start: float  # when the page lost a part to HOST_NOISE, and when it was reloaded (ms since 1970)
-    end: float
-    what: str
 
 
 class Browser:
@@ -91,8 +82,6 @@ class Browser:
         self.console: list[dict] = []
         self.network: list[dict] = []  # responses and WebSocket handshakes: url, status, method
         self._urls: dict[str, tuple[str, str]] = {}  # request id -> (url, method)
-        self._noise_checked = 0  # how much of self.network _reload_after_host_noise has seen
-        self.reloads: list[Reload] = []
 
     # --- navigation and waiting ---
 
@@ -105,25 +94,11 @@ class Browser:
 
     def wait(self, condition: Callable[[], object], timeout: float = 30, what: str = "") -> object:
         """Poll `condition` until it returns something true; fail naming `what`."""
-        def poll(_):
-            return condition() or self._reload_after_host_noise()
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.25).until(poll)
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.25).until(lambda _: condition())
         except TimeoutException:
             raise AssertionError(f"after {timeout:.0f} s, still waiting for {what or condition} "
                                  f"(at {self.url})") from None
-
-    def _reload_after_host_noise(self) -> None:
-        """Reload the page if HOST_NOISE took a part of it that it will not load again (see PAGE_PARTS)."""
-        self.collect()
-        lost = [r for r in self.network[self._noise_checked:]
-                if r["status"] in HOST_NOISE and r.get("type") in PAGE_PARTS]
-        self._noise_checked = len(self.network)
-        if lost:
-            self.reloads.append(Reload(lost[0]["time"], time.time() * 1000,
-                                       f"{self.url} after {lost[0]['url']} -> {lost[0]['status']}"))
-            print(f"reloading {self.reloads[-1].what}")
-            self.driver.refresh()
 
     def find(self, css: str) -> list[WebElement]:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
@@ -169,8 +144,7 @@ class Browser:
                 self._urls[params["requestId"]] = (params["url"], "WebSocket")
             elif method == "Network.loadingFailed" and not params.get("canceled"):
                 url, method_seen = self._urls.get(params["requestId"], ("?", "?"))
-                self.network.append({"url": url, "status": params.get("errorText", "failed"), "method": method_seen,
-                                     "type": params.get("type", ""), "time": entry["timestamp"]})
+                self.network.append({"url": url, "status": params.get("errorText", "failed"), "method": method_seen})
 
     def mark(self) -> tuple[int, int]:
         """Where the logs stand now: problems(since=mark) reports only what comes after."""
@@ -180,12 +154,10 @@ class Browser:
     def problems(self, since: tuple[int, int] = (0, 0), expected: tuple[str, ...] = (),
                  noise: bool = False) -> list[Problem]:
         """Console errors, and failed requests under /hub/ or /user/, since a mark, except those whose
-        text holds one of `expected`. Unless `noise`, also except HOST_NOISE and what the page said between
-        losing a part to it and its reload (such as JupyterLab's "Loading chunk failed")."""
+        text holds one of `expected` (or HOST_NOISE, unless `noise`)."""
         self.collect()
         found = [Problem("console", f"{e['level']} {e['message']}") for e in self.console[since[0]:]
-                 if e["level"] == "SEVERE"
-                 and (noise or not any(r.start <= e["timestamp"] <= r.end for r in self.reloads))]
+                 if e["level"] == "SEVERE"]
         found += [Problem("request", f"{r['method']} {r['url']} -> {r['status']}") for r in self.network[since[1]:]
                   if ("/hub/" in r["url"] or "/user/" in r["url"])
                   and (not isinstance(r["status"], int) or r["status"] >= 400)]
@@ -221,7 +193,6 @@ class Browser:
         lines += ["", "# requests with status >= 400 or failed"]
         lines += [f"{r['method']} {r['url']} -> {r['status']}" for r in self.network
                   if not isinstance(r["status"], int) or r["status"] >= 400]
-        lines += ["", "# reloaded (HOST_NOISE)"] + [r.what for r in self.reloads]
         lines += ["", f"# page: {self.url}", time.strftime("# saved %Y-%m-%d %H:%M:%S")]
         log.write_text("\n".join(lines) + "\n")
         return screenshot, log

@@ -10,6 +10,7 @@ JHDEPLOY_DOC_SCREENSHOTS=docs/images the README's screenshots are taken anew
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import chromium
@@ -18,6 +19,7 @@ from harness import REPO
 
 SHOTS = Path(os.environ.get("JHDEPLOY_BROWSER_SHOTS", REPO / "test-artifacts" / "browser"))
 DOCS = Path(REPO, os.environ["JHDEPLOY_DOC_SCREENSHOTS"]) if os.environ.get("JHDEPLOY_DOC_SCREENSHOTS") else None
+IPV6_OFF_FOR_NEW = Path("/proc/sys/net/ipv6/conf/default/disable_ipv6")
 
 
 class Browsers:
@@ -45,8 +47,33 @@ def chromium_installed():
         pytest.skip(missing)
 
 
+@pytest.fixture(scope="session")
+def no_ipv6_on_new_interfaces():
+    """Chromium drops what it is loading (chromium.HOST_NOISE) whenever this host gains an address, and
+    each container Docker starts adds a veth here that gets an IPv6 link-local one a second later, as a
+    page loads. The tier's browser shares the engine's host, which a user's browser never does: for
+    the tier's run new interfaces get no IPv6 (containers keep theirs), then the setting is restored."""
+    if not IPV6_OFF_FOR_NEW.exists():  # no IPv6 on this host: nothing to quiet
+        yield
+        return
+    before = IPV6_OFF_FOR_NEW.read_text()
+    try:
+        IPV6_OFF_FOR_NEW.write_text("1")
+    except OSError as error:
+        message = f"cannot turn IPv6 off for new interfaces ({error}); pages may lose requests to HOST_NOISE"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {message}; .ci/run runs as root.")
+        warnings.warn(message, stacklevel=1)
+        yield
+        return
+    try:
+        yield
+    finally:
+        IPV6_OFF_FOR_NEW.write_text(before)
+
+
 @pytest.fixture(scope="module")
-def browsers(chromium_installed):
+def browsers(chromium_installed, no_ipv6_on_new_interfaces):
     browsers = Browsers()
     yield browsers
     browsers.close_all()
