@@ -31,7 +31,7 @@ import time
 import zlib
 from pathlib import Path
 
-from jhdeploy import changes, engine, envfile
+from jhdeploy import changes, engine, envfile, options, resolve
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import POSTGRES_SERVICE
 from jhdeploy.settings import SECRET_KEYS
@@ -68,6 +68,12 @@ def write_archive(files: dict[str, Path], archive: Path, manifest: dict) -> None
         tar.addfile(info, io.BytesIO(data))
         for name, path in sorted(files.items()):
             tar.add(path, arcname=name, recursive=False)
+
+
+def archived_secrets(stack: Stack) -> dict[str, Path]:
+    """The files under secrets/ whose records say they go into the secrets archive."""
+    paths = {secret.file: stack.secret_path(secret.name) for secret in options.SECRETS.values() if secret.archived}
+    return {file: path for file, path in paths.items() if path.is_file()}
 
 
 def files_under(root: Path) -> dict[str, Path]:
@@ -121,12 +127,7 @@ def read_verified(archive: Path, into: Path | None = None) -> dict:
 
 def blank_secrets(text: str) -> tuple[str, list[str]]:
     """The .env text with every secret-bearing value emptied, and the keys that were blanked."""
-    blanked = sorted({entry.key for entry in envfile.parse(text) if entry.key in SECRET_KEYS and entry.value})
-    lines = []
-    for line in text.splitlines():
-        key = line.strip().removeprefix("export ").split("=", 1)[0].strip()
-        lines.append(f"{key}=  # blanked by `invoke backup --no-secrets`" if key in blanked else line)
-    return "\n".join(lines) + "\n", blanked
+    return envfile.blank(text, SECRET_KEYS, "blanked by `invoke backup --no-secrets`")
 
 
 def _pipe(argv: list[str], path: Path, env: dict | None = None, *, into: bool) -> None:
@@ -192,6 +193,18 @@ def archives_of(directory: Path, project: str) -> list[Path]:
     return sorted(p for p in directory.glob(f"{project}-backup-*.tar.gz") if not p.name.endswith("-secrets.tar.gz"))
 
 
+def run(c, root: Path, include_secrets: bool, include_user_volumes: bool, keep: int) -> None:
+    """`invoke backup`: what runs (else what .env describes) into the BACKUP_DIR that .env names now."""
+    env_stack = resolve.for_change(c, root)
+    stack = resolve.running(root) or env_stack
+    print(f"Backing up {stack.project} into {env_stack.backup_dir}/ ...")
+    archive, seconds = create(c, stack, include_secrets=include_secrets, include_user_volumes=include_user_volumes,
+                              keep=keep, directory=env_stack.backup_dir)
+    if archive:
+        print(f"✓ {archive} ({archive.stat().st_size / 1e6:.1f} MB, checksums verified) in {seconds:.0f} s.")
+        print(f"Restore it with: invoke restore {archive}")
+
+
 def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: bool = False,
            keep: int = 0, directory: Path | None = None) -> tuple[Path | None, float]:
     """Write and verify one backup archive of `stack` (works while the hub runs) into `directory`
@@ -220,7 +233,7 @@ def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: 
         manifest = _stage(c, stack, staging, volumes, include_secrets)
         if include_secrets and stack.secrets_dir.is_dir():
             written.append(secrets_archive)
-            _write_verified(files_under(stack.secrets_dir), secrets_archive, {"kind": "secrets"})
+            _write_verified(archived_secrets(stack), secrets_archive, {"kind": "secrets"})
             manifest["secrets_archive"] = {"name": secrets_archive.name, "sha256": sha256(secrets_archive)}
         written.append(archive)
         _write_verified(files_under(staging), archive, manifest)

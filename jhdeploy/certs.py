@@ -35,14 +35,13 @@ def _san(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
-def names_in(cert: x509.Certificate) -> list[str]:
+def names_in(cert: x509.Certificate, kinds=(x509.DNSName, x509.IPAddress)) -> list[str]:
+    """The names a certificate is for (its subject alternative names), host names first."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
-    return [str(v) for v in san.get_values_for_type(x509.DNSName)] + [
-        str(v) for v in san.get_values_for_type(x509.IPAddress)
-    ]
+    return [str(value) for kind in kinds for value in san.get_values_for_type(kind)]
 
 
 def make_self_signed(names: list[str], now: datetime.datetime | None = None) -> tuple[bytes, bytes]:

@@ -9,8 +9,11 @@ any other change is reported as one "[dry] would ..." line. Read-only questions
 from __future__ import annotations
 
 import shlex
+import sys
 from collections.abc import Callable
 from typing import TypeVar
+
+from jhdeploy.errors import DeployError
 
 T = TypeVar("T")
 
@@ -23,6 +26,16 @@ def command(c, argv: list[str], **kwargs):
     """Run a command that changes something; --dry prints it. `echo=True` shows it (it never holds a secret)."""
     kwargs.setdefault("echo", True)
     return c.run(shlex.join(argv), **kwargs)
+
+
+def confirm(c, question: str, yes: bool) -> None:
+    """Ask before a step that replaces or deletes data; --yes answers for scripts, and --dry asks nothing."""
+    if yes or dry(c):
+        return
+    if not sys.stdin.isatty():
+        raise DeployError(f"{question}\nNothing was changed: run again with --yes to confirm.")
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        raise DeployError("Nothing was changed.")
 
 
 def apply(c, what: str, action: Callable[..., T], *args, **kwargs) -> T | None:

@@ -6,12 +6,14 @@ exactly as the hub does. Both back up first.
 
 from __future__ import annotations
 
-from jhdeploy import backup, changes, engine, state
+from pathlib import Path
+
+from jhdeploy_hub.contract import CONFIG_FILE
+
+from jhdeploy import backup, changes, engine, resolve, state
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE
 from jhdeploy.stack import Stack
-
-HUB_CONFIG = "/srv/jupyterhub/conf/jupyterhub_config.py"
 
 
 def require_stopped(c, stack: Stack, what: str) -> None:
@@ -38,20 +40,41 @@ def backup_first(c, stack: Stack) -> None:
 
 
 def stop_postgres(c, stack: Stack) -> None:
-    if POSTGRES_SERVICE in stack.services:
+    if stack.uses_postgres:
         engine.compose(c, stack, ["stop"], hide="both", echo=False)
+
+
+def upgrade_task(c, root: Path) -> None:
+    """`invoke upgrade-db`."""
+    with resolve.changing(c, root, "upgrade-db") as stack:
+        upgrade(c, stack)
+
+
+def migrate_task(c, root: Path, to: str) -> None:
+    """`invoke migrate-db --to postgres`: into the PostgreSQL service of this same .env."""
+    if to != "postgres":
+        raise DeployError(f"--to {to!r}: only postgres is supported.", code=2)
+    with resolve.changing(c, root, "migrate-db") as stack:
+        migrate_to_postgres(c, stack, target=resolve.with_flags(stack, {"JUPYTERHUB_DB_URL": to}))
+
+
+def backed_up_while_stopped(c, stack: Stack, task: str, plan: str) -> bool:
+    """Refuse while the stack runs, then back up; False on a dry run, which says `plan` instead."""
+    require_stopped(c, stack, task)
+    backup_first(c, stack)
+    if changes.dry(c):
+        print(f"[dry] would {plan}")
+    return not changes.dry(c)
 
 
 def upgrade(c, stack: Stack) -> None:
     """Back up, then upgrade the hub database schema to this JupyterHub version."""
-    require_stopped(c, stack, "upgrade-db")
     engine.ensure_stack_resources(c, stack)
-    backup_first(c, stack)
-    if changes.dry(c):
-        print("[dry] would run `jupyterhub upgrade-db` in a one-off hub container and report both schema revisions")
+    if not backed_up_while_stopped(c, stack, "upgrade-db", "run `jupyterhub upgrade-db` in a one-off hub "
+                                   "container and report both schema revisions"):
         return
     before = schema_revision(c, stack)
-    engine.compose(c, stack, ["run", "--rm", "-T", HUB_SERVICE, "jupyterhub", "upgrade-db", "-f", HUB_CONFIG])
+    engine.compose(c, stack, ["run", "--rm", "-T", HUB_SERVICE, "jupyterhub", "upgrade-db", "-f", CONFIG_FILE])
     after = schema_revision(c, stack)
     stop_postgres(c, stack)
     change = f"{before} -> {after}" if before != after else f"already current ({after}); nothing changed"
@@ -60,12 +83,10 @@ def upgrade(c, stack: Stack) -> None:
 
 def migrate_to_postgres(c, stack: Stack, target: Stack) -> None:
     """Copy the SQLite hub database of `stack` into the PostgreSQL service of `target`."""
-    if stack.database.name != "sqlite":
+    if stack.database.dump != "sqlite":
         raise DeployError("JUPYTERHUB_DB_URL is not sqlite: there is no SQLite hub database to migrate.", code=2)
-    require_stopped(c, stack, "migrate-db --to postgres")
-    backup_first(c, stack)
-    if changes.dry(c):
-        print("[dry] would start the PostgreSQL service and copy every table of the SQLite database into it")
+    if not backed_up_while_stopped(c, stack, "migrate-db --to postgres", "start the PostgreSQL service and copy "
+                                   "every table of the SQLite database into it"):
         return
     engine.ensure_stack_resources(c, target)
     engine.compose(c, target, ["up", "--detach", "--wait", POSTGRES_SERVICE], hide="both")

@@ -8,13 +8,14 @@ import fnmatch
 import re
 import shutil
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from jhdeploy import engine, images, secretfiles, userlist
+from jhdeploy import engine, images, resolve, secretfiles, setup
 from jhdeploy.errors import DeployError
 from jhdeploy.settings import SettingsError
-from jhdeploy.stack import Stack, from_env
+from jhdeploy.stack import Stack
 
 MIN_FREE_GB, LOW_FREE_GB = 2, 10
 
@@ -87,7 +88,7 @@ def secret_checks(stack: Stack) -> list[Check]:
     if stack.env_file.exists() and stack.env_file.stat().st_mode & 0o077:
         checks.append(Check(False, ".env (it may hold passwords) is readable by others",
                             f"chmod 600 {stack.env_file}"))
-    missing = [name for name in secretfiles.GENERATED if not (directory / name).exists()]
+    missing = [secret.file for secret in secretfiles.generated() if not (directory / secret.file).exists()]
     if missing:
         checks.append(Check(False, f"secrets missing: {', '.join(missing)}", "run `invoke setup`"))
     if not checks:
@@ -200,9 +201,9 @@ def fast(c, stack: Stack) -> list[Check]:
 def everything(c, root: Path, running: Stack | None) -> list[Check]:
     """`invoke doctor`: the settings, the engine, and what a start needs; the running stack when there is one."""
     try:
-        stack = from_env(root)
+        stack = resolve.from_env(root)
         checks = [Check(True, ".env and userlist are valid")]
-    except (SettingsError, userlist.UserlistError) as error:
+    except resolve.INVALID as error:
         problems = error.problems if isinstance(error, SettingsError) else [str(error)]
         return [Check(False, problem, "edit .env (see .env-template) or userlist") for problem in problems] + \
             engine_checks(c)
@@ -222,3 +223,16 @@ def everything(c, root: Path, running: Stack | None) -> list[Check]:
 
 def failed(checks: list[Check]) -> list[Check]:
     return [check for check in checks if not check.ok and not check.warning]
+
+
+def run(c, root: Path) -> None:
+    """`invoke doctor`: print every check; fail when any must be fixed before a start."""
+    for name in setup.copy_templates(c, root):
+        print(f"Created {name} from its template.", file=sys.stderr, flush=True)
+    checks = everything(c, root, resolve.running(root))
+    for check in checks:
+        print(check.line())
+    failures = failed(checks)
+    if failures:
+        raise DeployError(f"\n{len(failures)} problem(s) to fix before `invoke start`.")
+    print("\nReady: `invoke start` has what it needs.")

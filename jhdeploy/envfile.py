@@ -38,6 +38,7 @@ class Entry:
     value: str  # the text after unquoting, not yet interpolated
     literal: bool  # single-quoted: never interpolated
     line: int
+    span: tuple[int, int] = (0, 0)  # where its lines are in the text, without the last line's newline
 
 
 def parse(text: str, source: str = ".env") -> list[Entry]:
@@ -71,13 +72,13 @@ def parse(text: str, source: str = ".env") -> list[Entry]:
             line += body.count("\n")
             value = body if quote == "'" else _unescape_double(body)
             after = text.find("\n", closing)
+            entries.append(Entry(key, value, quote == "'", start_line, (position, len(text) if after < 0 else after)))
             position = len(text) if after < 0 else after + 1
-            entries.append(Entry(key, value, quote == "'", start_line))
             line += 1
             continue
         comment = re.search(r"\s#", rest)
         value = (rest[: comment.start()] if comment else rest).strip()
-        entries.append(Entry(key, value, False, start_line))
+        entries.append(Entry(key, value, False, start_line, (position, end)))
         position, line = end + 1, line + 1
     return entries
 
@@ -164,6 +165,16 @@ def _expand(expression: str, lookup: Lookup, where: str) -> str:
         message = interpolate(argument, lookup, where) or "it must be set"
         raise EnvFileError(f"{where}: {name} is required: {message}")
     return current
+
+
+def blank(text: str, keys, note: str) -> tuple[str, list[str]]:
+    """`text` with the value of each of `keys` emptied (a quoted value over several lines too), `note` in a
+    comment line above it; and the keys that had a value. (`KEY=  # note` would set KEY to "# note".)"""
+    blanked = [entry for entry in parse(text) if entry.key in keys and entry.value]
+    for entry in reversed(blanked):
+        start, end = entry.span
+        text = f"{text[:start]}# {entry.key}: {note}\n{entry.key}={text[end:]}"
+    return text, sorted({entry.key for entry in blanked})
 
 
 def read(path: Path) -> list[Entry]:

@@ -1,13 +1,16 @@
-"""Bring a stack up, take it down, and say what happened."""
+"""Bring a stack up, take it down, look at it, and say what happened: the tasks of the stack's life."""
 
 from __future__ import annotations
 
 import datetime
 import time
+from pathlib import Path
 
-from jhdeploy import changes, doctor, engine, health, images, state
+from jhdeploy_hub.contract import ANNOUNCEMENT_FILE
+
+from jhdeploy import changes, doctor, engine, health, images, resolve, state
 from jhdeploy.errors import DeployError
-from jhdeploy.layout import ANNOUNCEMENT_FILE, HUB_SERVICE, PROXY_SERVICE
+from jhdeploy.layout import HUB_SERVICE, PROXY_SERVICE
 from jhdeploy.stack import Stack
 
 
@@ -15,17 +18,43 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def start(c, stack: Stack, timeout: float) -> None:
-    """Create what is missing, bring the services up, wait for /hub/health, and save the state."""
+def setup(c, root: Path) -> None:
+    """`invoke setup`: the files a start needs, and whether .env is valid."""
+    stack = resolve.for_change(c, root, needs_engine=False)
+    say(f"Settings in {stack.env_file.name} are valid. Secrets are in {stack.secrets_dir.name}/ (owner-only).\n"
+        f"{stack.login_hint}")
+
+
+def start(c, root: Path, flags: dict[str, str], timeout: float, follow: bool = False) -> None:
+    """`invoke start`: refuse an invalid .env, and a .env that names another project than the running one."""
+    with resolve.changing(c, root, "start", flags) as stack:
+        running = resolve.running(root)
+        if running and running.project != stack.project:
+            raise DeployError(f"The stack {running.project!r} still runs from this folder, and .env now names "
+                              f"{stack.project!r}. Run `invoke stop` first.")
+        bring_up(c, stack, timeout)
+    if follow:
+        show_logs(c, stack, "", follow=True, tail="0")
+
+
+def prepare(c, stack: Stack, refusal: str) -> tuple[float, datetime.datetime]:
+    """What start and restart do before Compose: the fast checks, the images, the network and volumes, the
+    hub's settings. `refusal` words a failed check ({problems}). Returns when it began, as a clock and as a
+    time for `docker logs --since`."""
     problems = doctor.failed(doctor.fast(c, stack))
     if problems:
-        raise DeployError("Not starting:\n" + "\n".join(check.line() for check in problems)
-                          + "\n`invoke doctor` checks everything.")
+        raise DeployError(refusal.format(problems="\n".join(check.line() for check in problems)))
     engine.require_images(c, stack.images.values())
     started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
     for created in engine.ensure_stack_resources(c, stack):
         say(f"Created {created}.")
     state.write_hub_settings(c, stack)
+    return started, since
+
+
+def bring_up(c, stack: Stack, timeout: float) -> None:
+    """Create what is missing, bring the services up, wait for /hub/health, and save the state."""
+    started, since = prepare(c, stack, "Not starting:\n{problems}\n`invoke doctor` checks everything.")
     engine.compose(c, stack, ["up", "--detach", "--remove-orphans"])
     state.save(c, stack)
     if wait_healthy(c, stack, timeout, since):
@@ -65,10 +94,14 @@ def recent_logs(c, stack: Stack, service: str, since: datetime.datetime) -> str:
     return result.stdout + result.stderr
 
 
-def stop(c, stack: Stack, env_project: str | None = None, keep_servers: bool = False) -> None:
+def stop(c, root: Path, keep_servers: bool) -> None:
+    """`invoke stop`: what runs, by the name `invoke start` saved, even when .env is invalid now."""
+    with state.locked(c, root, "stop"):
+        take_down(c, resolve.for_looking(c, root, "stopping").stack, keep_servers)
+
+
+def take_down(c, stack: Stack, keep_servers: bool = False) -> None:
     """Stop what runs (by its recorded name) and, unless `keep_servers`, every user's server; keep every volume."""
-    if env_project and env_project != stack.project:
-        say(f"note: .env now names the project {env_project!r}; stopping the running {stack.project!r}.")
     started = time.monotonic()
     # --remove-orphans: services of options no longer selected.
     engine.compose(c, stack, ["down", "--remove-orphans"])
@@ -86,25 +119,26 @@ def stop(c, stack: Stack, env_project: str | None = None, keep_servers: bool = F
             "Volumes, the network and secrets are kept.")
 
 
-def restart(c, stack: Stack, before: Stack | None, timeout: float) -> None:
+def restart(c, root: Path, flags: dict[str, str], timeout: float) -> None:
+    """`invoke restart`: .env as it is now, with the flags of the last start unless given again."""
+    with state.locked(c, root, "restart"):
+        before = resolve.running(root)
+        stack = resolve.for_change(c, root, {**(before.settings.overrides if before else {}), **flags})
+        apply_changes(c, stack, before, timeout)
+
+
+def apply_changes(c, stack: Stack, before: Stack | None, timeout: float) -> None:
     """Apply edits to .env, userlist and conf/: recreate the hub, and whatever else changed; never a user's server."""
     if before is None:
-        start(c, stack, timeout)
+        bring_up(c, stack, timeout)
         return
     if (before.project, before.mode) != (stack.project, stack.mode):
         say(f"! The project changed from {before.project!r} to {stack.project!r}: stopping the old one, "
             "users' servers included.")
-        stop(c, before)
-        start(c, stack, timeout)
+        take_down(c, before)
+        bring_up(c, stack, timeout)
         return
-    problems = doctor.failed(doctor.fast(c, stack))
-    if problems:
-        raise DeployError("Not restarting; nothing was changed:\n" + "\n".join(check.line() for check in problems))
-    engine.require_images(c, stack.images.values())
-    started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
-    for created in engine.ensure_stack_resources(c, stack):
-        say(f"Created {created}.")
-    state.write_hub_settings(c, stack)
+    started, since = prepare(c, stack, "Not restarting; nothing was changed:\n{problems}")
     changed = [service for service in engine.changed_services(c, stack) if service != HUB_SERVICE]
     dropped = [service for service in before.services if service not in stack.services]
     in_front = [s for s in changed + dropped if s in (PROXY_SERVICE, before.ssl.front, stack.ssl.front)]
@@ -122,7 +156,12 @@ def restart(c, stack: Stack, before: Stack | None, timeout: float) -> None:
         else "") + f" recreated, {servers} user server(s) left running. {stack.url}")
 
 
-def logs(c, stack: Stack, service: str, follow: bool, tail: str, user: str = "") -> None:
+def logs(c, root: Path, service: str, follow: bool, tail: str, user: str) -> None:
+    """`invoke logs`: of what runs, even when .env is invalid now."""
+    show_logs(c, resolve.for_looking(c, root, "showing the logs of").stack, service, follow, tail, user)
+
+
+def show_logs(c, stack: Stack, service: str, follow: bool, tail: str, user: str = "") -> None:
     if user:
         name, _, server = user.partition("/")
         containers = engine.user_containers(c, stack.project, name, server)
@@ -138,15 +177,17 @@ def logs(c, stack: Stack, service: str, follow: bool, tail: str, user: str = "")
     engine.compose(c, stack, args, warn=True, echo=False)
 
 
-def status(c, stack: Stack, saved: dict | None, env_stack: Stack) -> None:
-    """What runs, from the saved state; and what a restart would change, from .env."""
+def status(c, root: Path) -> None:
+    """`invoke status`: what runs, from the saved state; and what a restart would change, from .env."""
+    looked = resolve.for_looking(c, root, "showing")
+    stack, saved, env_stack = looked.stack, looked.saved, looked.env_stack
     say(f"Project:  {stack.project}" + ("" if saved else " (not started by `invoke start`)"))
     if saved:
         say(f"Started:  {saved['started']}" + (f" with {saved['flags']}" if saved["flags"] else ""))
     say(f"URL:      {stack.url}")
     say(f"Files:    {' '.join(stack.compose_files)}")
     say("Options:  " + ", ".join(f"{k}={v}" for k, v in stack.options.items()))
-    if saved and (env_stack.project, env_stack.compose_files) != (stack.project, stack.compose_files):
+    if env_stack and (env_stack.project, env_stack.compose_files) != (stack.project, stack.compose_files):
         say(f"note:     .env now means project {env_stack.project} with {' '.join(env_stack.compose_files)}; "
             "`invoke restart` applies it.")
     if stack.in_swarm:
@@ -169,17 +210,37 @@ def status(c, stack: Stack, saved: dict | None, env_stack: Stack) -> None:
         say(report)
 
 
-def announce(c, root, message: str) -> str:
+def announce(c, root: Path, message: str, clear: bool) -> None:
+    """`invoke announce`: conf/announcement.html, which the hub reads on every page."""
+    if not clear and not message.strip():
+        raise DeployError("Give the text: invoke announce --message 'Maintenance on Friday at 18:00'", code=2)
     path = root / "conf" / ANNOUNCEMENT_FILE
-    if not message:
+    if clear:
         changes.apply(c, f"remove conf/{ANNOUNCEMENT_FILE}", path.unlink, missing_ok=True)
-        return "Announcement cleared."
+        say("Announcement cleared.")
+        return
     changes.apply(c, f"write conf/{ANNOUNCEMENT_FILE}", path.write_text, message.strip() + "\n", encoding="utf-8")
-    return f"Announcement set; users see it on their next page load: {message.strip()}"
+    say(f"Announcement set; users see it on their next page load: {message.strip()}")
 
 
-def clean(c, stack: Stack, volumes: bool, remove_images: bool, confirm) -> list[str]:
-    """After `stop`: the network; with `volumes` every volume (after `confirm`); with `images` our images."""
+def config(c, root: Path) -> None:
+    """`invoke config`: the merged Compose configuration as data on standard output, secrets masked."""
+    stack = resolve.for_change(c, root, needs_engine=False)
+    engine.compose_command(c)  # needs no daemon
+    print(health.mask_secrets(engine.compose_probe(c, stack, ["config"]).stdout, stack), end="")
+
+
+def clean(c, root: Path, volumes: bool, remove_images: bool, yes: bool) -> None:
+    """`invoke clean`: stop what runs, then remove its network, and its volumes and images when asked."""
+    with state.locked(c, root, "clean"):
+        stack = resolve.for_looking(c, root, "cleaning up").stack
+        take_down(c, stack)
+        deleted = remove(c, stack, volumes, remove_images, yes)
+    say("Deleted: " + (", ".join(deleted) if deleted else "nothing") + ".")
+
+
+def remove(c, stack: Stack, volumes: bool, remove_images: bool, yes: bool) -> list[str]:
+    """After `stop`: the network; with `volumes` every volume (after asking); with `images` our images."""
     deleted = []
     network = stack.settings["DOCKER_NETWORK_NAME"]
     if engine.probe(c, ["docker", "network", "inspect", network]).ok:
@@ -189,7 +250,7 @@ def clean(c, stack: Stack, volumes: bool, remove_images: bool, confirm) -> list[
         names = [v for v in stack.volumes if engine.probe(c, ["docker", "volume", "inspect", v]).ok]
         names += engine.user_volumes(c, stack)
         if names:
-            confirm(f"Delete {len(names)} volume(s) for good: {', '.join(names)}?")
+            changes.confirm(c, f"Delete {len(names)} volume(s) for good: {', '.join(names)}?", yes)
             engine.run(c, ["docker", "volume", "rm", *names], hide="out")
             deleted += [f"volume {name}" for name in names]
     if remove_images:

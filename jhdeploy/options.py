@@ -1,27 +1,23 @@
-"""One record per option choice: the Compose override it adds, and what that brings.
+"""One record per option choice and per secret: plain data that the rest of the code asks.
 
 Every `compose/*.yml` file belongs to exactly one `Override`; an SSL mode, an
-authenticator, a database or an add-on names the overrides it needs. The rest
-of the code asks these records (which files, ports, volumes, secrets,
-services, login hint) instead of branching on names, and
+authenticator, a database or an add-on names the overrides it needs, and an
+add-on may add services to the hub (`HubService`: a managed process or a token,
+with its role). Each file under `secrets/` has one `Secret`. The code asks these
+records which files, ports, volumes, secrets, services and hub traits a stack
+has; it does not branch on their names. validation.py holds the rules that the
+records' fields call for, stack.py what a chosen set of records means, and
 tests/unit/test_options.py checks each record against `compose config`.
 
-Adding an option with its own Compose file takes four edits: its setting
-(settings.py), its record (here), its Compose file (compose/) and its hub
-mapping (hub/jhdeploy_hub/config.py).
+docs/development.md walks through adding an option, with the edits it takes.
+This module imports nothing else of jhdeploy, so every other module may ask it.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from jhdeploy.stack import Stack
+from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE, PROXY_SERVICE
 
 
 @dataclass(frozen=True)
@@ -32,61 +28,74 @@ class Override:
     services: tuple[str, ...] = ()  # services it defines
     ports: tuple[str, ...] = ()  # settings that name the host ports it publishes
     volumes: tuple[str, ...] = ()  # settings that name the external volumes it mounts
-    secrets: tuple[str, ...] = ()  # files under secrets/ it mounts (keys of layout.SECRET_FILES)
+    secrets: tuple[str, ...] = ()  # Secret names it mounts as files (into the hub, unless copied)
     # Secrets copied into a container that does not run as root, through the variable
     # JHDEPLOY_SECRET_<NAME> of the Compose process (an `environment:` Compose secret).
     copied: tuple[str, ...] = ()
 
 
-def _none(stack: Stack) -> list[str]:
-    return []
-
-
-BASE = Override("compose/base.yml", services=("jupyterhub", "proxy"), volumes=("DATA_VOLUME_HOST",),
+# The hub, the proxy, their network and the hub's data volume: always there.
+BASE = Override("compose/base.yml", services=(HUB_SERVICE, PROXY_SERVICE), volumes=("DATA_VOLUME_HOST",),
                 secrets=("cookie_secret", "proxy_token"), copied=("proxy_token",))
+
+
+# --- Secrets (files under secrets/, mounted at /run/secrets/NAME) ---------------------------------
+
+@dataclass(frozen=True)
+class Secret:
+    name: str  # the Compose secret, and its path in a container: /run/secrets/NAME
+    file: str  # under secrets/ on the host
+    # How `invoke setup` makes it: "hex" or "urlsafe" (Python's secrets, `length` bytes), "certificate"
+    # (the self-signed one, for use_ssl_ss only), or "" when the admin gives it.
+    generate: str = ""
+    length: int = 32
+    content_traits: tuple[str, ...] = ()  # hub traits ("Class.trait") set to its content
+    path_traits: tuple[str, ...] = ()  # hub traits set to its path in the hub
+    masked: bool = True  # replaced by ******** wherever the tasks print text that may hold it
+    archived: bool = True  # `invoke backup` puts it into the secrets archive (never with --no-secrets)
+
+
+SECRETS = {secret.name: secret for secret in (
+    Secret("proxy_token", "proxy_token", "hex", content_traits=("ConfigurableHTTPProxy.auth_token",)),
+    # JupyterHub reads its cookie secret from the file, and wants hex.
+    Secret("cookie_secret", "cookie_secret", "hex", path_traits=("JupyterHub.cookie_secret_file",)),
+    Secret("postgres_password", "postgres_password", "urlsafe"),  # the hub puts it into the database URL
+    Secret("hash_secret_key", "hash_secret_key", "hex", content_traits=("HashAuthenticator.secret_key",)),
+    Secret("oauth_client_secret", "oauth_client_secret", content_traits=("OAuthenticator.client_secret",)),
+    # dummy_authenticator's users, unless DUMMY_AUTH_PASSWORD sets it.
+    Secret("shared_password", "shared_password", "urlsafe", 16,
+           content_traits=("SharedPasswordAuthenticator.user_password",)),
+    # dummy_authenticator's admins (SharedPasswordAuthenticator wants 32 characters or more),
+    # or the key of native_authenticator admins' first passwords.
+    Secret("admin_password", "admin_password", "urlsafe",
+           content_traits=("SharedPasswordAuthenticator.admin_password", "AdminsFirstNativeAuthenticator.admin_key")),
+    Secret("ssl_cert", "jupyterhub.crt", "certificate", masked=False),  # a certificate is public
+    Secret("ssl_key", "jupyterhub.key", "certificate"),
+)}
+
+
+# --- Services of the hub (JupyterHub's `services` and `load_roles`) ------------------------------
+
+@dataclass(frozen=True)
+class HubService:
+    """A JupyterHub service with a role of its own: a process the hub runs, or an outside one with a token.
+
+    `args` are formatted with the stack's settings and decisions (stack.Stack.hub_namespace)."""
+
+    name: str
+    scopes: tuple[str, ...]
+    scopes_when: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (decision, more scopes while it holds)
+    module: str = ""  # a Python module of the hub image that the hub runs as the service
+    args: tuple[str, ...] = ()
+    token: str = ""  # a Secret whose content is the service's API token
 
 
 # --- SSL modes (JUPYTERHUB_SSL) -------------------------------------------------------------
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 LETS_ENCRYPT = {
     "": "https://acme-v02.api.letsencrypt.org/directory",
     "--staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
-
-
-def le_problems(stack: Stack) -> list[str]:
-    """use_ssl_le needs a public name, an email, and a usable ACME server."""
-    s, found = stack.settings, []
-    fqdn = s["JH_FQDN"]
-    try:
-        ipaddress.ip_address(fqdn)
-        is_ip = True
-    except ValueError:
-        is_ip = False
-    if not fqdn or is_ip or "." not in fqdn or fqdn == "localhost" or fqdn.endswith(".localhost"):
-        found.append(f"JH_FQDN={fqdn!r}: Let's Encrypt (use_ssl_le, --le) needs the public DNS name of "
-                     "this host, such as hub.example.org; not empty, not localhost, not an IP address.")
-    if not _EMAIL.match(s["JH_EMAIL"]):
-        found.append(f"JH_EMAIL={s['JH_EMAIL']!r}: Let's Encrypt (use_ssl_le, --le) needs the ACME account's "
-                     "email address, such as admin@example.org.")
-    server = s["CERT_SERVER"]
-    if server not in LETS_ENCRYPT and not re.match(r"^https://\S+$", server):
-        found.append(f"CERT_SERVER={server!r}: expected empty (Let's Encrypt), --staging, or an ACME "
-                     "directory URL starting with https://.")
-    return found
-
-
-def own_certificate_problems(stack: Stack) -> list[str]:
-    """use_ssl_own: the certificate is checked at start, and served as it is."""
-    from jhdeploy import certs  # cryptography, imported only when a certificate is checked
-
-    s = stack.settings
-    missing = [key for key in ("SSL_CERT_PATH", "SSL_KEY_PATH", "JH_FQDN") if not s[key]]
-    if missing:
-        return [f"JUPYTERHUB_SSL=use_ssl_own needs {', '.join(missing)}: your certificate, its key, and the "
-                "host name it is for."]
-    return certs.own_problems(stack.secret_source("ssl_cert"), stack.secret_source("ssl_key"), s["JH_FQDN"])
 
 
 @dataclass(frozen=True)
@@ -97,13 +106,14 @@ class SslMode:
     port_key: str  # the setting whose port is in the public URL
     verify: str  # how this host checks the hub: with the "generated" certificate, "by_name" (SNI), or "none"
     default_bind_ip: str = "0.0.0.0"  # where the public port listens unless JUPYTERHUB_BIND_IP says
-    acme: bool = False  # the certificate comes over ACME: JH_FQDN must resolve here; not on swarm yet
+    # The certificate comes over ACME: it needs a public JH_FQDN, JH_EMAIL and an ACME server; not on swarm yet.
+    acme: bool = False
     front: str | None = None  # a service in front of the proxy, if any: `invoke status` shows it
-    tls_files: tuple[str, str] | None = None  # settings naming the certificate and key, if not secrets/'s
+    # Settings naming the admin's certificate and key (checked at start), if not secrets/' generated ones.
+    tls_files: tuple[str, str] | None = None
     # An inner hop (Caddy -> proxy) says http: the hub then takes the scheme from its public URL.
     set_public_url: bool = False
     login_note: str = ""
-    problems: Callable[[Stack], list[str]] = _none
 
 
 PROXY_TLS = Override("compose/proxy_tls.yml", ports=("JUPYTERHUB_HTTPS_PORT",), copied=("ssl_cert", "ssl_key"))
@@ -111,11 +121,10 @@ SSL_MODES = {mode.name: mode for mode in (
     SslMode("use_ssl_ss", PROXY_TLS, "https", "JUPYTERHUB_HTTPS_PORT", "generated",
             login_note="The certificate is self-signed: your browser asks you to accept it once."),
     SslMode("use_ssl_own", PROXY_TLS, "https", "JUPYTERHUB_HTTPS_PORT", "by_name",
-            tls_files=("SSL_CERT_PATH", "SSL_KEY_PATH"), problems=own_certificate_problems),
+            tls_files=("SSL_CERT_PATH", "SSL_KEY_PATH")),
     SslMode("use_ssl_le", Override("compose/letsencrypt.yml", services=("caddy",),
                                    ports=("LE_HTTP_PORT", "JUPYTERHUB_HTTPS_PORT"), volumes=("CADDY_VOLUME_HOST",)),
-            "https", "JUPYTERHUB_HTTPS_PORT", "by_name", front="caddy", acme=True, set_public_url=True,
-            problems=le_problems),
+            "https", "JUPYTERHUB_HTTPS_PORT", "by_name", front="caddy", acme=True, set_public_url=True),
     SslMode("no_ssl", Override("compose/no_ssl.yml", ports=("JUPYTERHUB_HTTP_PORT",)),
             "http", "JUPYTERHUB_HTTP_PORT", "none", default_bind_ip="127.0.0.1"),
 )}
@@ -125,25 +134,6 @@ SSL_MODES = {mode.name: mode for mode in (
 
 OAUTH_CLIENT = Override("compose/oauth.yml", secrets=("oauth_client_secret",))
 ADMIN_PASSWORD = Override("compose/admin_password.yml", secrets=("admin_password",))
-
-
-def oauth_problems(stack: Stack) -> list[str]:
-    """The OAuth client secret (in .env or in secrets/), the callback's host, and generic_oauth's URLs."""
-    s, found, auth = stack.settings, [], stack.authenticator
-    key = auth.from_env[0]
-    if not s[key] and not stack.secret_path("oauth_client_secret").exists():
-        found.append(f"JUPYTERHUB_AUTHENTICATOR={auth.name} needs {key} in .env, or the secret in "
-                     f"secrets/oauth_client_secret: it comes with the client id.")
-    if auth.name == "generic_oauth" and not s["OAUTH_DISCOVERY_URL"]:
-        missing = [k for k in ("OAUTH_AUTHORIZE_URL", "OAUTH_TOKEN_URL", "OAUTH_USERDATA_URL") if not s[k]]
-        if missing:
-            found.append("JUPYTERHUB_AUTHENTICATOR=generic_oauth needs OAUTH_DISCOVERY_URL (the provider's "
-                         f".well-known/openid-configuration), or else {', '.join(missing)}.")
-    callback = s["OAUTH_CALLBACK_URL"]
-    if callback and urlsplit(callback).hostname != stack.host:
-        found.append(f"OAUTH_CALLBACK_URL={callback!r} must point at this hub's host {stack.host!r} "
-                     "(JH_FQDN, or localhost when JH_FQDN is empty).")
-    return found
 
 
 @dataclass(frozen=True)
@@ -157,7 +147,10 @@ class Authenticator:
     from_env: tuple[str, str] | None = None
     uses_userlist: bool = True  # userlist says who may log in (an empty one lets nobody in)
     temporary_users: bool = False  # users come and go: their volumes and accounts are removed with their servers
-    problems: Callable[[Stack], list[str]] = _none
+    oauth_callback: bool = False  # the provider redirects to the hub's OAuth callback, on this hub's host
+    # (setting, endpoint settings): a discovery URL, or else every endpoint one by one.
+    discovery: tuple[str, tuple[str, ...]] | None = None
+    password: str = ""  # how `invoke user-password` finds a password: "shared", "hash", "native_admin", or none
 
 
 AUTHENTICATORS = {auth.name: auth for auth in (
@@ -167,24 +160,25 @@ AUTHENTICATORS = {auth.name: auth for auth in (
                   "`invoke user-password NAME` prints either.",
                   overrides=(Override("compose/shared_password.yml", secrets=("shared_password",)),
                              ADMIN_PASSWORD),
-                  from_env=("DUMMY_AUTH_PASSWORD", "shared_password")),
+                  from_env=("DUMMY_AUTH_PASSWORD", "shared_password"), password="shared"),
     Authenticator("tmp_authenticator", "configure_tmp", "Every visitor gets a temporary user.",
                   uses_userlist=False, temporary_users=True),
     Authenticator("hash_authenticator", "configure_hash",
                   "Log in as a user listed in userlist; `invoke user-password NAME` prints the password.",
-                  overrides=(Override("compose/hash.yml", secrets=("hash_secret_key",)),)),
+                  overrides=(Override("compose/hash.yml", secrets=("hash_secret_key",)),), password="hash"),
     Authenticator("native_authenticator", "configure_native",
                   "Sign up at /hub/signup; admins authorize new users at /hub/authorize. The admins in userlist "
                   "exist already: `invoke user-password NAME` prints their generated passwords.",
-                  overrides=(ADMIN_PASSWORD,), uses_userlist=False),
+                  overrides=(ADMIN_PASSWORD,), uses_userlist=False, password="native_admin"),
     Authenticator("github_authenticator", "configure_github", "Log in through your identity provider.",
                   overrides=(OAUTH_CLIENT,), from_env=("GITHUB_CLIENT_SECRET", "oauth_client_secret"),
-                  problems=oauth_problems,
+                  oauth_callback=True,
                   required=(("GITHUB_CLIENT_ID", "create an OAuth app at https://github.com/settings/developers "
                                                  "(or in your GitHub Enterprise)"),)),
     Authenticator("generic_oauth", "configure_generic", "Log in through your identity provider.",
                   overrides=(OAUTH_CLIENT,), from_env=("OAUTH_CLIENT_SECRET", "oauth_client_secret"),
-                  problems=oauth_problems,
+                  oauth_callback=True,
+                  discovery=("OAUTH_DISCOVERY_URL", ("OAUTH_AUTHORIZE_URL", "OAUTH_TOKEN_URL", "OAUTH_USERDATA_URL")),
                   required=(("OAUTH_CLIENT_ID", "register a client (confidential, authorization code flow) "
                                                 "with your OpenID provider"),)),
 )}
@@ -197,38 +191,60 @@ class Database:
     name: str  # sqlite, postgres, or external (a full URL)
     override: Override | None
     dump: str | None  # how `invoke backup` copies it: "sqlite", "pg_dump", or None (its own tools)
+    url: str  # the hub's database URL, formatted with the settings
+    password_secret: str = ""  # a Secret the hub adds to the URL as its password
 
 
 DATABASES = {db.name: db for db in (
-    Database("sqlite", None, "sqlite"),
-    Database("postgres", Override("compose/postgres.yml", services=("postgres",), volumes=("DB_VOLUME_HOST",),
-                                  secrets=("postgres_password",), copied=("postgres_password",)), "pg_dump"),
-    Database("external", None, None),
+    Database("sqlite", None, "sqlite", "sqlite:///{DATA_VOLUME_CONTAINER}/jupyterhub.sqlite"),
+    Database("postgres", Override("compose/postgres.yml", services=(POSTGRES_SERVICE,), volumes=("DB_VOLUME_HOST",),
+                                  secrets=("postgres_password",), copied=("postgres_password",)), "pg_dump",
+             f"postgresql+psycopg2://{{POSTGRES_USER}}@{POSTGRES_SERVICE}:5432/{{POSTGRES_DB}}",
+             password_secret="postgres_password"),
+    Database("external", None, None, "{JUPYTERHUB_DB_URL}"),
 )}
+EXTERNAL_DATABASE = "external"  # any JUPYTERHUB_DB_URL that names no other record
 
 
 def database_of(url: str) -> Database:
-    return DATABASES.get(url, DATABASES["external"])
+    return DATABASES.get(url, DATABASES[EXTERNAL_DATABASE])
 
 
-# --- Add-ons: overrides that apply when a condition holds ------------------------------------
+# --- Add-ons: what a setting switches on --------------------------------------------------
 
 @dataclass(frozen=True)
 class Addon:
-    override: Override
-    applies: Callable[[Stack], bool]
+    name: str
+    setting: str | None  # it applies while this setting is set (yes, a non-empty value, a number above 0)
+    override: Override | None = None
+    modes: tuple[str, ...] = ("compose", "swarm")  # `invoke start` (compose) and/or `invoke swarm-deploy`
+    ssl_modes: tuple[str, ...] = ()  # only with these SSL modes; empty: with any
+    hub_services: tuple[HubService, ...] = ()
 
+
+# jupyterhub-idle-culler, with only the scopes its docs list (admin:users only to delete users).
+CULLER = HubService(
+    "idle-culler", module="jupyterhub_idle_culler",
+    args=("--timeout={SERVER_TIMEOUT_SECONDS}", "--cull-every={CULL_EVERY_SECONDS}",
+          "--max-age={CULL_MAX_AGE_SECONDS}", "--cull-users={cull_users}", "--cull-admin-users=False"),
+    scopes=("list:users", "read:users:activity", "read:servers", "delete:servers"),
+    scopes_when=(("cull_users", ("admin:users",)),))
+
+# USER_NETWORK_FENCE: users' servers fenced from each other and from this host. Its rules are for a
+# Docker bridge, so Compose mode only.
+FENCE = Addon("user network fence", "USER_NETWORK_FENCE", Override("compose/fence.yml", services=("fence",)),
+              modes=("compose",))
 
 ADDONS = (
     # A private ACME server's root (Pebble in the tests, an internal step-ca in real life).
-    Addon(Override("compose/acme_ca_root.yml"), lambda stack: stack.ssl.front == "caddy"
-          and bool(stack.settings["ACME_CA_ROOT"])),
+    Addon("private ACME root", "ACME_CA_ROOT", Override("compose/acme_ca_root.yml"), ssl_modes=("use_ssl_le",)),
     # `invoke swarm-deploy`: only what Docker Swarm needs beyond the other files.
-    Addon(Override("compose/swarm.yml"), lambda stack: stack.in_swarm),
+    Addon("Docker Swarm", None, Override("compose/swarm.yml"), modes=("swarm",)),
     # USER_STORAGE_PATH: users' folders on a shared filesystem, which the hub creates.
-    Addon(Override("compose/user_storage.yml"), lambda stack: bool(stack.settings["USER_STORAGE_PATH"])),
-    # USER_NETWORK_FENCE: users' servers fenced from each other and from this host.
-    Addon(Override("compose/fence.yml", services=("fence",)), lambda stack: stack.fenced),
+    Addon("user storage", "USER_STORAGE_PATH", Override("compose/user_storage.yml")),
+    FENCE,
+    # SERVER_TIMEOUT_SECONDS above 0: idle servers are stopped by a hub service.
+    Addon("idle culling", "SERVER_TIMEOUT_SECONDS", hub_services=(CULLER,)),
 )
 
 
@@ -237,9 +253,10 @@ def all_overrides() -> list[Override]:
     found = [BASE, *(mode.override for mode in SSL_MODES.values()),
              *(override for auth in AUTHENTICATORS.values() for override in auth.overrides),
              *(db.override for db in DATABASES.values() if db.override),
-             *(addon.override for addon in ADDONS)]
+             *(addon.override for addon in ADDONS if addon.override)]
     unique: list[Override] = []
     for override in found:
         if override not in unique:
             unique.append(override)
     return unique
+

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from jhdeploy import changes, engine
+from pathlib import Path
+
+from jhdeploy import changes, engine, resolve
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import HUB_SERVICE
 from jhdeploy.stack import Stack
@@ -45,11 +47,16 @@ def native_admin(c, stack: Stack, name: str) -> str:
     return in_hub(c, stack, "admin-password", name)
 
 
-SHOWN_BY = {"dummy_authenticator": shared, "hash_authenticator": hashed, "native_authenticator": native_admin}
+SOURCES = {"shared": shared, "hash": hashed, "native_admin": native_admin}  # options.Authenticator.password
+
+
+def show(c, root: Path, name: str) -> None:
+    """`invoke user-password NAME`: the password alone on standard output."""
+    print(of(c, resolve.for_change(c, root), name))
 
 
 def of(c, stack: Stack, name: str) -> str:
-    show = SHOWN_BY.get(stack.authenticator.name)
+    show = SOURCES.get(stack.authenticator.password)
     if show is None:
         raise DeployError(f"JUPYTERHUB_AUTHENTICATOR is {stack.authenticator.name}: its users choose their own "
                           "passwords, or log in elsewhere.", code=2)

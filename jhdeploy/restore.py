@@ -19,11 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jhdeploy import backup, changes, engine, envfile, secretfiles, userlist
-from jhdeploy import settings as settings_module
+from jhdeploy import backup, changes, database, engine, options, resolve, secretfiles
 from jhdeploy.errors import DeployError
-from jhdeploy.layout import POSTGRES_SERVICE, SECRET_FILES
-from jhdeploy.settings import SettingsError
+from jhdeploy.layout import POSTGRES_SERVICE
 from jhdeploy.stack import Stack
 
 _VOLUME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -38,6 +36,29 @@ class Plan:
     changes: list[str]  # what will be replaced, for the admin to read before saying yes
 
 
+def run(c, root: Path, archive: str, yes: bool) -> None:
+    """`invoke restore ARCHIVE`: check it whole, say what it replaces, ask, back up what is there, restore."""
+    path = Path(archive).resolve()
+    if not path.is_file():
+        raise DeployError(f"No archive at {archive}.", code=2)
+    current = resolve.for_change(c, root)
+    content = staging_for(path)
+    try:
+        checked = plan(current, path, content)  # a damaged archive is refused even while the hub runs
+        print(f"{path.name} is whole. Restoring it replaces:\n  " + "\n  ".join(checked.changes))
+        database.require_stopped(c, current, f"restore {archive}")
+        if changes.dry(c):
+            print("[dry] would back up the current state, then restore all of this")
+            return
+        changes.confirm(c, f"Restore {path.name} over all of this? (The current state is backed up first.)", yes)
+        undo, seconds = apply(c, current, checked)
+    finally:
+        cleanup(content)
+    print(f"✓ Restored in {seconds:.0f} s. Start the hub with: invoke start")
+    if undo:
+        print(f"To undo this restore: invoke restore {undo} --yes")
+
+
 def refuse(reason: str) -> DeployError:
     return DeployError(f"✗ Refusing to restore: {reason}. Nothing was changed.")
 
@@ -49,14 +70,12 @@ def plan(current: Stack, archive: Path, content: Path) -> Plan:
     except backup.DamagedArchive as error:
         raise refuse(str(error)) from None
     config = content / "config"
-    env_text = (config / ".env").read_text(encoding="utf-8") if (config / ".env").exists() else ""
     try:
-        archived = settings_module.resolve(envfile.parse(env_text, source="the archived .env"), os.environ)
-        users = userlist.parse((config / "userlist").read_text(encoding="utf-8") if (config / "userlist").exists()
-                               else "", source="the archived userlist")
-    except (SettingsError, envfile.EnvFileError, userlist.UserlistError) as error:
+        stack = resolve.from_text(current.root, resolve.read_text(config / ".env"),
+                                  resolve.read_text(config / "userlist"),
+                                  sources=("the archived .env", "the archived userlist"))
+    except resolve.INVALID as error:
         raise refuse(f"the archived .env or userlist is not valid here:\n{error}") from None
-    stack = Stack(current.root, archived, users)
     prefix = stack.user_volume_prefix
     for volume in manifest["user_volumes"]:
         if not (volume.startswith(prefix) and _VOLUME.match(volume)):
@@ -77,7 +96,8 @@ def _secret_names(archive: Path, manifest: dict, content: Path) -> list[str]:
     except backup.DamagedArchive as error:
         raise refuse(str(error)) from None
     names = sorted(p.name for p in (content / ".secrets").iterdir())
-    foreign = [name for name in names if name not in SECRET_FILES.values()]
+    known = {secret.file for secret in options.SECRETS.values() if secret.archived}
+    foreign = [name for name in names if name not in known]
     if foreign:
         raise refuse(f"its secrets archive holds files this project does not use: {', '.join(foreign)}")
     return names
@@ -92,7 +112,7 @@ def _what_changes(current: Stack, stack: Stack, manifest: dict, secrets: list[st
     changed = sorted(k for k in after if after[k] != before.get(k))
     if changed:
         lines.append(".env: " + ", ".join(
-            f"{k}=********" if k in settings_module.SECRET_KEYS else f"{k}: {before.get(k)!r} -> {after[k]!r}"
+            f"{k}=********" if k not in stack.settings.public else f"{k}: {before.get(k)!r} -> {after[k]!r}"
             for k in changed))
     added = sorted(stack.users.allowed - current.users.allowed)
     removed = sorted(current.users.allowed - stack.users.allowed)

@@ -1,4 +1,7 @@
-"""Generated secrets under `secrets/`: directory 0700, files 0600, never overwritten."""
+"""The files under `secrets/`: directory 0700, files 0600, generated ones never overwritten.
+
+What each secret is (its file, how it is made) is its record in options.SECRETS.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +9,14 @@ import os
 import secrets
 from pathlib import Path
 
-# name -> generator; hex keeps every consumer happy (JupyterHub wants hex cookie secrets).
-GENERATED = {
-    "proxy_token": lambda: secrets.token_hex(32),
-    "cookie_secret": lambda: secrets.token_hex(32),
-    "postgres_password": lambda: secrets.token_urlsafe(32),
-    "hash_secret_key": lambda: secrets.token_hex(32),
-    # dummy_authenticator's admins (SharedPasswordAuthenticator wants 32 characters or more),
-    # or the key of native_authenticator admins' first passwords.
-    "admin_password": lambda: secrets.token_urlsafe(32),
-    # dummy_authenticator's users, unless DUMMY_AUTH_PASSWORD sets it.
-    "shared_password": lambda: secrets.token_urlsafe(16),
-}
+from jhdeploy import options
+
+TOKENS = {"hex": secrets.token_hex, "urlsafe": secrets.token_urlsafe}  # options.Secret.generate
+
+
+def generated() -> list[options.Secret]:
+    """The secrets `invoke setup` makes with Python's `secrets` (the certificate is made by certs.py)."""
+    return [secret for secret in options.SECRETS.values() if secret.generate in TOKENS]
 
 
 def store(directory: Path, name: str, value: str) -> bool:
@@ -48,11 +47,11 @@ def ensure_secrets(directory: Path) -> list[str]:
     """Create the missing secrets; return the names created."""
     ensure_dir(directory)
     created = []
-    for name, make in GENERATED.items():
-        path = directory / name
+    for secret in generated():
+        path = directory / secret.file
         if not path.exists():
-            write_private(path, (make() + "\n").encode())
-            created.append(name)
+            write_private(path, (TOKENS[secret.generate](secret.length) + "\n").encode())
+            created.append(secret.file)
     return created
 
 

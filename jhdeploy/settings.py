@@ -1,21 +1,19 @@
-"""Every `.env` key: its default, what it allows, what it is for, and its type.
+"""Every `.env` key: its default, what it allows, what it is for, and its kind; and their resolution.
 
 This table is the single definition. Resolution, validation, `.env-template`
 and the values handed to the hub all come from it; a unit test keeps the
-template in step.
+template in step. How each kind of value is checked and typed is in kinds.py.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-import shlex
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jhdeploy import envfile
+from jhdeploy import envfile, options
+from jhdeploy.kinds import KINDS, UI_PATHS
 
 
 class SettingsError(Exception):
@@ -32,250 +30,14 @@ class Setting:
     default: str
     section: str
     help: str
-    kind: str = "text"  # a key of KINDS below
+    kind: str = "text"  # a key of kinds.KINDS
     choices: tuple[str, ...] = ()
     optional: bool = False  # may be left empty
+    # A password or key: never in the Compose environment, the hub's settings, state/, a message
+    # or a `--no-secrets` archive (options.Authenticator.from_env hands it to the hub as a file).
+    secret: bool = False
+    hub: bool = False  # the hub reads it as it is, under its own name (state/hub/settings.json)
 
-
-@dataclass(frozen=True)
-class Kind:
-    """How a value of one kind is checked, and what Python value it becomes."""
-
-    check: Callable[[str], str | None]  # None when allowed, else what is allowed
-    parse: Callable[[str], Any] = str
-    empty: Any = ""  # the value of an optional setting left empty
-
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
-_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*([a-z0-9.+-]*)$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
-
-
-def _check_port(value: str) -> str | None:
-    if not value.isdigit() or not 1 <= int(value) <= 65535:
-        return "a port number from 1 to 65535"
-    return None
-
-
-def _check_hostname(value: str) -> str | None:
-    allowed = "a host name such as hub.example.org (letters, digits, dots, hyphens), or an IP address"
-    try:
-        ipaddress.ip_address(value)
-        return None
-    except ValueError:
-        pass
-    labels = value.rstrip(".").split(".")
-    if len(value) > 253 or not all(_LABEL.match(label) for label in labels):
-        return allowed
-    return None
-
-
-def _check_pattern(pattern: re.Pattern, allowed: str):
-    return lambda value: None if pattern.match(value) else allowed
-
-
-def _check_db_url(value: str) -> str | None:
-    if value in ("sqlite", "postgres") or "://" in value:
-        return None
-    return "'sqlite', 'postgres', or a full SQLAlchemy URL such as postgresql://user@host/db"
-
-
-def _check_count(value: str) -> str | None:
-    return None if value.isdigit() and int(value) >= 1 else "a whole number of at least 1"
-
-
-def _check_seconds(value: str) -> str | None:
-    return None if value.isdigit() else "a whole number of seconds (0 or more)"
-
-
-def _check_relative_path(value: str) -> str | None:
-    if value.startswith("/") or ".." in value.split("/"):
-        return "a path inside this folder, such as conf/logo.png"
-    return None
-
-
-BOOLEAN = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
-
-
-def _check_bool(value: str) -> str | None:
-    return None if value.lower() in BOOLEAN else "yes or no"
-
-
-def _check_url(value: str) -> str | None:
-    return None if re.match(r"^https?://[^\s/]+(/\S*)?$", value) else "a URL starting with http:// or https://"
-
-
-def _check_names(value: str) -> str | None:
-    names = [n.strip() for n in value.split(",")]
-    return None if all(re.match(r"^[\w.@:/-]+$", n) for n in names) else "names separated by commas"
-
-
-def _check_log_size(value: str) -> str | None:
-    return None if re.match(r"^[1-9][0-9]*[kmg]$", value) else "a size such as 10m or 1g (k, m or g)"
-
-
-def _check_memory(value: str) -> str | None:
-    return None if re.match(r"^[0-9]+[kKmMgG]?$", value) else "a size such as 512M or 2G"
-
-
-def _check_cpus(value: str) -> str | None:
-    try:
-        return None if float(value) > 0 else "a positive number of cores such as 0.5"
-    except ValueError:
-        return "a positive number of cores such as 0.5"
-
-
-def _check_nonneg(value: str) -> str | None:
-    try:
-        return None if float(value) >= 0 else "a number of seconds, 0 or more, such as 0.25"
-    except ValueError:
-        return "a number of seconds, 0 or more, such as 0.25"
-
-
-def _check_gpus(value: str) -> str | None:
-    return None if value == "all" or re.match(r"^[0-9]+(,[0-9]+)*$", value) else "all, or device ids such as 0,1"
-
-
-def _check_registry(value: str) -> str | None:
-    ok = re.match(r"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9][a-z0-9._-]*)*$", value)
-    return None if ok else "a registry and path such as registry.example.org/team (no scheme, no trailing /)"
-
-
-# Host paths a shared folder must never expose: the host's root, its configuration, Docker itself.
-FORBIDDEN_SHARES = ("/etc", "/root", "/boot", "/proc", "/sys", "/dev", "/var/run/docker.sock", "/run/docker.sock",
-                    "/var/lib/docker", "/run", "/var/run")
-
-
-def _check_shared(value: str) -> str | None:
-    allowed = "a Docker volume name, or an absolute host path that is not /, a system folder or Docker's socket"
-    if not value.startswith("/"):
-        return None if _DOCKER_NAME.match(value) else allowed
-    path = "/" + "/".join(part for part in value.split("/") if part and part != ".")
-    if path == "/" or ".." in path.split("/") or any(
-            path == forbidden or path.startswith(forbidden + "/") for forbidden in FORBIDDEN_SHARES):
-        return allowed
-    return None
-
-
-def parse_profiles(value: str) -> dict[str, str]:
-    """'Name=image;Other=image2' -> {name: image}; empty -> {}."""
-    profiles = {}
-    for item in (part.strip() for part in value.split(";")):
-        if item:
-            name, _, image = item.partition("=")
-            profiles[name.strip()] = image.strip()
-    return profiles
-
-
-def _check_profiles(value: str) -> str | None:
-    allowed = "'Name=image:tag' pairs separated by ';'"
-    profiles = parse_profiles(value)
-    if not profiles or any(not n or not _IMAGE.match(i) for n, i in profiles.items()):
-        return allowed
-    return None
-
-
-def _check_path(value: str) -> str | None:
-    ok = re.match(r"^/[A-Za-z0-9._/-]*$", value) and ".." not in value.split("/")
-    return None if ok else "an absolute path inside the container (letters, digits, . _ - /)"
-
-
-def _check_password(value: str) -> str | None:
-    if value in KNOWN_PASSWORDS:
-        return "a password of your own: this one was published in an earlier .env-template. Remove the line, " \
-            "and `invoke setup` generates one"
-    return None if len(value) >= 8 else "at least 8 characters"
-
-
-def _check_hex_length(value: str) -> str | None:
-    return None if value.isdigit() and 1 <= int(value) <= 64 else "a number of hex digits from 1 to 64"
-
-
-def _check_ip(value: str) -> str | None:
-    try:
-        ipaddress.ip_address(value)
-        return None
-    except ValueError:
-        return "an IP address of this host, such as 127.0.0.1 or 0.0.0.0"
-
-
-def _check_conf_file(value: str) -> str | None:
-    if not value.startswith("conf/") or ".." in value.split("/"):
-        return "a file under conf/, such as conf/logo.png"
-    return None
-
-
-def _check_file(value: str) -> str | None:
-    if value.startswith("/") or ".." not in value.split("/"):
-        return None
-    return "an absolute path, or a path here without '..'"
-
-
-def _check_command(value: str) -> str | None:
-    try:
-        return None if shlex.split(value) else "a command such as start-singleuser.py"
-    except ValueError:
-        return "a command with balanced quotes, such as start-singleuser.py --debug"
-
-
-def names(value: str) -> list[str]:
-    """A comma-separated list, sorted; empty means none."""
-    return sorted({n.strip() for n in value.split(",") if n.strip()})
-
-
-def _items(separator: str) -> Callable[[str], list[str]]:
-    return lambda value: [item.strip() for item in value.split(separator) if item.strip()]
-
-
-# The interface a server opens on; the original project's values keep working.
-UI_PATHS = {"/lab": "/lab", "lab": "/lab", "/tree": "/tree", "tree": "/tree", "notebook": "/tree"}
-
-
-def _no_check(value: str) -> None:
-    return None
-
-
-KINDS: dict[str, Kind] = {
-    "text": Kind(_no_check),
-    "port": Kind(_check_port, int),
-    "hostname": Kind(_check_hostname),
-    "project": Kind(_check_pattern(_NAME, "lowercase letters, digits, '-' and '_', starting with a letter or digit")),
-    "docker_name": Kind(_check_pattern(_DOCKER_NAME, "letters, digits, '_', '.' and '-', starting with a letter "
-                                                     "or digit")),
-    "image": Kind(_check_pattern(_IMAGE, "an image reference such as quay.io/org/name:tag (lowercase, no spaces)")),
-    "version": Kind(_check_pattern(_VERSION, "a version number such as 6.1.1")),
-    "db_url": Kind(_check_db_url),
-    "path": Kind(_check_path),
-    "relative_path": Kind(_check_relative_path),
-    "count": Kind(_check_count, int),
-    "seconds": Kind(_check_seconds, int),
-    "bool": Kind(_check_bool, lambda value: BOOLEAN[value.lower()]),
-    "url": Kind(_check_url),
-    "names": Kind(_check_names, names, []),
-    "words": Kind(_no_check, str.split, []),
-    "constraints": Kind(_no_check, _items(";"), []),
-    "command": Kind(_check_command, shlex.split, []),
-    "password": Kind(_check_password),
-    "hex_length": Kind(_check_hex_length, int),
-    "ip": Kind(_check_ip),
-    "conf_file": Kind(_check_conf_file),
-    "file": Kind(_check_file),
-    "memory": Kind(_check_memory),
-    "log_size": Kind(_check_log_size),
-    "cpus": Kind(_check_cpus, float, None),
-    "nonneg": Kind(_check_nonneg, float),
-    "gpus": Kind(_check_gpus, lambda value: value if value == "all" else value.split(","), None),
-    "shared": Kind(_check_shared),
-    "registry": Kind(_check_registry),
-    "profiles": Kind(_check_profiles, parse_profiles, {}),
-    "ui": Kind(_no_check, UI_PATHS.__getitem__),
-}
-
-AUTHENTICATORS = ("dummy_authenticator", "tmp_authenticator", "hash_authenticator",
-                  "native_authenticator", "github_authenticator", "generic_oauth")
-KNOWN_PASSWORDS = ("change-me-now",)  # published by earlier templates: refused, never used
 
 STACK = "Stack"
 TLS = "Web access and TLS"
@@ -295,7 +57,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOCKER_NETWORK_NAME", "${COMPOSE_PROJECT_NAME}-network", STACK,
             "Docker network shared by the hub and the user containers. `invoke start` creates it with a "
             "subnet of its own: the lower half for the stack's services, the upper half for users' "
-            "servers.", kind="docker_name"),
+            "servers.", kind="docker_name", hub=True),
     Setting("USER_NETWORK_FENCE", "yes", STACK,
             "yes: a user's server reaches the hub, the proxy and the internet, but not other users' "
             "servers, services on this host, or the cloud metadata address (firewall rules in Docker's "
@@ -311,7 +73,7 @@ SETTINGS: tuple[Setting, ...] = (
             "use_ssl_own: it serves your own certificate (SSL_CERT_PATH, SSL_KEY_PATH). "
             "use_ssl_le: Caddy in front gets a Let's Encrypt (ACME) certificate for JH_FQDN and renews "
             "it (also `invoke start --le`). no_ssl: plain HTTP, for running behind a proxy of your own.",
-            choices=("use_ssl_ss", "use_ssl_own", "use_ssl_le", "no_ssl")),
+            choices=tuple(options.SSL_MODES)),
     Setting("JH_FQDN", "", TLS,
             "The hub's public host name. use_ssl_ss adds it to the certificate; use_ssl_le needs it "
             "(a public DNS name pointing at this host). Empty: localhost.",
@@ -355,75 +117,77 @@ SETTINGS: tuple[Setting, ...] = (
             "(`invoke user-password NAME`). native_authenticator: people sign up at /hub/signup; "
             "admins authorize them at /hub/authorize. github_authenticator: GitHub (or GitHub "
             "Enterprise) OAuth. generic_oauth: any OpenID Connect provider.",
-            choices=AUTHENTICATORS),
+            choices=tuple(options.AUTHENTICATORS)),
     Setting("DUMMY_AUTH_PASSWORD", "", AUTH,
             "dummy_authenticator: the users' shared password (8 characters or more). Empty: `invoke "
             "setup` generates one in secrets/shared_password. Admins have their own, generated in "
             "secrets/admin_password. `invoke user-password NAME` prints either.",
-            kind="password", optional=True),
+            kind="password", optional=True, secret=True),
     Setting("HASH_PASSWORD_LENGTH", "16", AUTH,
             "hash_authenticator: length of each user's password, in hex digits (4 bits each; 16 gives "
-            "64 bits). The key is generated in secrets/hash_secret_key.", kind="hex_length"),
+            "64 bits). The key is generated in secrets/hash_secret_key.", kind="hex_length", hub=True),
     Setting("TMP_ACTIVE_SERVER_LIMIT", "20", AUTH,
             "tmp_authenticator: most servers of anonymous visitors running at once; a temporary user's "
-            "container and volume go when the server stops or is culled.", kind="count"),
+            "container and volume go when the server stops or is culled.", kind="count", hub=True),
     Setting("NATIVEAUTH_SIGNUP", "authorize_signup", AUTH,
             "native_authenticator: open_signup lets anyone who signs up log in; authorize_signup "
             "waits for an admin to authorize them at /hub/authorize.",
-            choices=("authorize_signup", "open_signup")),
+            choices=("authorize_signup", "open_signup"), hub=True),
     Setting("NATIVEAUTH_EMAIL", "no", AUTH,
-            "native_authenticator: ask for an email address at sign-up.", kind="bool"),
+            "native_authenticator: ask for an email address at sign-up.", kind="bool", hub=True),
     Setting("NATIVEAUTH_MIN_PASSWORD_LENGTH", "10", AUTH,
             "native_authenticator: shortest password accepted; common passwords are refused too.",
-            kind="count"),
+            kind="count", hub=True),
     Setting("NATIVEAUTH_FAILED_LOGINS", "3", AUTH,
-            "native_authenticator: wrong passwords in a row before the account is locked.", kind="count"),
+            "native_authenticator: wrong passwords in a row before the account is locked.", kind="count", hub=True),
     Setting("NATIVEAUTH_LOCKOUT_SECONDS", "1200", AUTH,
-            "native_authenticator: how long a locked account stays locked.", kind="seconds"),
+            "native_authenticator: how long a locked account stays locked.", kind="seconds", hub=True),
     Setting("OAUTH_CALLBACK_URL", "", AUTH,
             "OAuth callback registered with the provider. Empty: https://JH_FQDN/hub/oauth_callback "
             "(with the HTTPS port when it is not 443).", kind="url", optional=True),
     Setting("GITHUB_CLIENT_ID", "", AUTH,
             "github_authenticator: the OAuth app's client id, from "
-            "https://github.com/settings/developers (or your GitHub Enterprise).", optional=True),
+            "https://github.com/settings/developers (or your GitHub Enterprise).", optional=True, hub=True),
     Setting("GITHUB_CLIENT_SECRET", "", AUTH,
             "github_authenticator: the OAuth app's client secret. Or leave empty and put it in "
-            "secrets/oauth_client_secret.", optional=True),
+            "secrets/oauth_client_secret.", optional=True, secret=True),
     Setting("GITHUB_ALLOWED_ORGS", "", AUTH,
             "github_authenticator: members of these organizations (comma-separated; org:team works) "
-            "may log in, besides the users in userlist.", kind="names", optional=True),
+            "may log in, besides the users in userlist.", kind="names", optional=True, hub=True),
     Setting("GITHUB_URL", "", AUTH,
             "github_authenticator: your GitHub Enterprise URL. Empty: https://github.com.",
-            kind="url", optional=True),
+            kind="url", optional=True, hub=True),
     Setting("OAUTH_CLIENT_ID", "", AUTH,
-            "generic_oauth: the client id registered with your OpenID Connect provider.", optional=True),
+            "generic_oauth: the client id registered with your OpenID Connect provider.", optional=True, hub=True),
     Setting("OAUTH_CLIENT_SECRET", "", AUTH,
             "generic_oauth: the client secret. Or leave empty and put it in secrets/oauth_client_secret.",
-            optional=True),
+            optional=True, secret=True),
     Setting("OAUTH_DISCOVERY_URL", "", AUTH,
             "generic_oauth: the provider's .well-known/openid-configuration URL; the hub reads the "
-            "other URLs from it at start. Or set the three URLs below.", kind="url", optional=True),
-    Setting("OAUTH_AUTHORIZE_URL", "", AUTH, "generic_oauth: authorization endpoint.", kind="url", optional=True),
-    Setting("OAUTH_TOKEN_URL", "", AUTH, "generic_oauth: token endpoint.", kind="url", optional=True),
-    Setting("OAUTH_USERDATA_URL", "", AUTH, "generic_oauth: userinfo endpoint.", kind="url", optional=True),
+            "other URLs from it at start. Or set the three URLs below.", kind="url", optional=True, hub=True),
+    Setting("OAUTH_AUTHORIZE_URL", "", AUTH, "generic_oauth: authorization endpoint.", kind="url", optional=True,
+            hub=True),
+    Setting("OAUTH_TOKEN_URL", "", AUTH, "generic_oauth: token endpoint.", kind="url", optional=True, hub=True),
+    Setting("OAUTH_USERDATA_URL", "", AUTH, "generic_oauth: userinfo endpoint.", kind="url", optional=True, hub=True),
     Setting("OAUTH_SCOPES", "openid profile email", AUTH,
-            "generic_oauth: scopes to request, separated by spaces.", kind="words"),
+            "generic_oauth: scopes to request, separated by spaces.", kind="words", hub=True),
     Setting("OAUTH_USERNAME_CLAIM", "preferred_username", AUTH,
-            "generic_oauth: the userinfo claim that becomes the JupyterHub user name."),
+            "generic_oauth: the userinfo claim that becomes the JupyterHub user name.", hub=True),
     Setting("OAUTH_GROUPS_CLAIM", "groups", AUTH,
-            "generic_oauth: the userinfo claim that lists the user's groups."),
+            "generic_oauth: the userinfo claim that lists the user's groups.", hub=True),
     Setting("OAUTH_ALLOWED_GROUPS", "", AUTH,
             "generic_oauth: members of these groups (comma-separated) may log in, besides userlist.",
-            kind="names", optional=True),
+            kind="names", optional=True, hub=True),
     Setting("OAUTH_ADMIN_GROUPS", "", AUTH,
-            "generic_oauth: members of these groups (comma-separated) are admins.", kind="names", optional=True),
+            "generic_oauth: members of these groups (comma-separated) are admins.",
+            kind="names", optional=True, hub=True),
     Setting("OAUTH_LOGIN_SERVICE", "single sign-on", AUTH,
-            "generic_oauth: the name on the login button (\"Sign in with ...\")."),
+            "generic_oauth: the name on the login button (\"Sign in with ...\").", hub=True),
     Setting("ALLOW_NAMED_SERVERS", "no", AUTH,
             "yes: each user may run several named servers, each with its own container and volume.",
-            kind="bool"),
+            kind="bool", hub=True),
     Setting("NAMED_SERVERS_MAX", "2", AUTH,
-            "With ALLOW_NAMED_SERVERS=yes: named servers per user.", kind="count"),
+            "With ALLOW_NAMED_SERVERS=yes: named servers per user.", kind="count", hub=True),
 
     Setting("JUPYTERHUB_DB_URL", "sqlite", DATABASE,
             "Hub database. sqlite: a file on the data volume. postgres: a PostgreSQL service in the "
@@ -446,12 +210,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Where `invoke backup` writes its archives (a folder here, or an absolute path).",
             kind="text"),
     Setting("JUPYTERHUB_LOG_LEVEL", "INFO", HUB,
-            "Hub log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+            "Hub log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), hub=True),
     Setting("LOG_MAX_SIZE", "10m", HUB,
             "Every container's log (the services' and each user's server) is rotated at this size, such "
-            "as 10m or 1g, so that a chatty server cannot fill the disk.", kind="log_size"),
+            "as 10m or 1g, so that a chatty server cannot fill the disk.", kind="log_size", hub=True),
     Setting("LOG_MAX_FILES", "3", HUB,
-            "Rotated log files kept per container.", kind="count"),
+            "Rotated log files kept per container.", kind="count", hub=True),
 
     Setting("JUPYTERHUB_VERSION", "6.1.1", IMAGES,
             "JupyterHub version, in the hub and in the notebook image (they must match).", kind="version"),
@@ -494,7 +258,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JUPYTER_UI", "/lab", LOOK,
             "The interface a server opens on: /lab (JupyterLab) or /tree (Jupyter Notebook 7). "
             "The original values lab and notebook still work. A hub setting: no rebuild.",
-            kind="ui", choices=tuple(UI_PATHS)),
+            kind="ui", choices=tuple(UI_PATHS), hub=True),
     Setting("LOGO_IMAGE", "", LOOK,
             "The hub's logo: an image file under conf/, such as conf/logo.png (the hub serves it without "
             "login). Empty: JupyterHub's logo.", kind="conf_file", optional=True),
@@ -504,42 +268,44 @@ SETTINGS: tuple[Setting, ...] = (
             "Part of the notebook image: apply with `invoke notebook-image`.", kind="bool"),
 
     Setting("DOCKER_NOTEBOOK_DIR", "/home/jovyan/work", SPAWNER,
-            "Where each user's volume is mounted in the user's container.", kind="path"),
+            "Where each user's volume is mounted in the user's container.", kind="path", hub=True),
     Setting("DOCKER_SPAWN_CMD", "start-singleuser.py", SPAWNER,
-            "Command that starts the single-user server in the notebook image.", kind="command"),
+            "Command that starts the single-user server in the notebook image.", kind="command", hub=True),
     Setting("DOCKER_NOTEBOOK_PULL_POLICY", "ifnotpresent", SPAWNER,
             "When the hub pulls the notebook image before a spawn.",
-            choices=("ifnotpresent", "always", "never", "skip")),
+            choices=("ifnotpresent", "always", "never", "skip"), hub=True),
     Setting("NB_UID", "1000", SPAWNER,
-            "The notebook user's uid in the image (docker-stacks: 1000); owns the shared folder.", kind="count"),
+            "The notebook user's uid in the image (docker-stacks: 1000); owns the shared folder.",
+            kind="count", hub=True),
     Setting("NB_GID", "100", SPAWNER,
-            "The notebook user's gid in the image (docker-stacks: 100).", kind="count"),
+            "The notebook user's gid in the image (docker-stacks: 100).", kind="count", hub=True),
     Setting("NOTEBOOK_MEM_LIMIT", "2G", SPAWNER,
             "Memory limit of each user's container, such as 512M or 2G. Empty: no limit.",
-            kind="memory", optional=True),
+            kind="memory", optional=True, hub=True),
     Setting("NOTEBOOK_PIDS_LIMIT", "1024", SPAWNER,
             "Most processes and threads in each user's container, so that a fork loop stops there.",
-            kind="count"),
+            kind="count", hub=True),
     Setting("NOTEBOOK_CPU_LIMIT", "", SPAWNER,
             "CPU limit of each user's container, in cores, such as 0.5 or 2. Empty: no limit.",
-            kind="cpus", optional=True),
+            kind="cpus", optional=True, hub=True),
     Setting("NOTEBOOK_GPUS", "", SPAWNER,
             "NVIDIA GPUs for user containers: all, or device ids such as 0,1. Needs the NVIDIA Container "
-            "Toolkit on the host and a CUDA-capable notebook image. Empty: none.", kind="gpus", optional=True),
+            "Toolkit on the host and a CUDA-capable notebook image. Empty: none.",
+            kind="gpus", optional=True, hub=True),
     Setting("SPAWN_TIMEOUT", "300", SPAWNER,
             "Seconds a server may take to start (pulling a large image on a slow disk takes long).",
-            kind="count"),
+            kind="count", hub=True),
     Setting("HTTP_TIMEOUT", "120", SPAWNER,
-            "Seconds a started server may take to answer HTTP.", kind="count"),
+            "Seconds a started server may take to answer HTTP.", kind="count", hub=True),
     Setting("SPAWN_READY_POLL", "0.25", SPAWNER,
             "Longest pause, in seconds, between the spawner's checks that a new server answers. "
-            "JupyterHub's own checks back off to 5 s; 0 leaves only those.", kind="nonneg"),
+            "JupyterHub's own checks back off to 5 s; 0 leaves only those.", kind="nonneg", hub=True),
     Setting("USER_STORAGE_PATH", "", SPAWNER,
             "Users' files in folders under this absolute path instead of Docker volumes: PATH/NAME, and "
             "PATH/NAME--SERVER for a named server, created by the hub and owned by NB_UID. For a swarm, a "
             "shared filesystem (NFS, CephFS, a NAS) mounted at this same path on every node, so that a "
             "user's files follow the server to any node. Empty: one Docker volume per user.",
-            kind="path", optional=True),
+            kind="path", optional=True, hub=True),
     Setting("SHARED_VOLUME", "", SPAWNER,
             "A folder every user sees: a Docker volume name (created and owned by the notebook user on "
             "start) or an absolute host path. Empty: none.", kind="shared", optional=True),
@@ -550,14 +316,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NOTEBOOK_IMAGES", "", SPAWNER,
             "Images users may choose from when they start a server, as 'Name=image:tag' pairs "
             "separated by ';'. Empty: everyone gets LOCAL_NOTEBOOK_IMAGE, with no choice.",
-            kind="profiles", optional=True),
+            kind="profiles", optional=True, hub=True),
 
     Setting("NOTEBOOK_MEM_RESERVATION", "", SPAWNER,
             "Swarm: memory reserved for each user's service, such as 256M. Empty: none.",
-            kind="memory", optional=True),
+            kind="memory", optional=True, hub=True),
     Setting("NOTEBOOK_CPU_RESERVATION", "", SPAWNER,
             "Swarm: cores reserved for each user's service, such as 0.25. Empty: none.",
-            kind="cpus", optional=True),
+            kind="cpus", optional=True, hub=True),
 
     Setting("REGISTRY", "", SWARM,
             "A registry every node can pull from, such as registry.example.org/team. It prefixes the "
@@ -565,11 +331,11 @@ SETTINGS: tuple[Setting, ...] = (
             kind="registry", optional=True),
     Setting("SWARM_ENDPOINT_MODE", "dnsrr", SWARM,
             "Swarm: dnsrr reaches services by DNS name and works on hosts without IPVS; vip uses "
-            "Docker's virtual IPs.", choices=("dnsrr", "vip")),
+            "Docker's virtual IPs.", choices=("dnsrr", "vip"), hub=True),
     Setting("SWARM_USER_CONSTRAINTS", "", SWARM,
             "Swarm: placement constraints for users' services, separated by ';', such as "
             "node.labels.jupyter==yes. Empty: the worker nodes when the swarm has any, else the manager.",
-            kind="constraints", optional=True),
+            kind="constraints", optional=True, hub=True),
 
     Setting("SERVER_TIMEOUT_SECONDS", "3600", OPERATIONS,
             "Idle culling: stop servers idle this long (jupyterhub-idle-culler). 0: never.", kind="seconds"),
@@ -616,9 +382,7 @@ OBSOLETE = {
     "BUILDKIT_PROGRESS": "nothing: build output is shown as it comes",
     "DEPLOY_MODE": "nothing: `invoke swarm-deploy` chooses Docker Swarm, `invoke start` Compose",
 }
-# Values that are passwords or keys: never in the Compose environment, the hub's
-# settings file, a log line or a `--no-secrets` archive.
-SECRET_KEYS = frozenset({"DUMMY_AUTH_PASSWORD", "GITHUB_CLIENT_SECRET", "OAUTH_CLIENT_SECRET"})
+SECRET_KEYS = frozenset(setting.name for setting in SETTINGS if setting.secret)
 
 
 def problems(raw: Mapping[str, str]) -> list[str]:
@@ -637,7 +401,7 @@ def problems(raw: Mapping[str, str]) -> list[str]:
         allowed = KINDS[setting.kind].check(value)
         if allowed:
             # A secret's value never reaches a message; its length is enough to act on.
-            shown = f" ({len(value)} characters)" if setting.name in SECRET_KEYS else f"={value!r}"
+            shown = f" ({len(value)} characters)" if setting.secret else f"={value!r}"
             found.append(f"{setting.name}{shown} is not allowed; expected {allowed}.")
     return found
 
@@ -660,6 +424,20 @@ class Settings:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    @property
+    def public(self) -> dict[str, str]:
+        """The raw values without the secret ones: what Compose, state/ and messages may see."""
+        return {key: value for key, value in self.raw.items() if key not in SECRET_KEYS}
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        """The secret values that are set, by key."""
+        return {key: self.raw[key] for key in sorted(SECRET_KEYS) if self.raw[key]}
+
+    def for_hub(self) -> dict[str, Any]:
+        """The typed values of the settings that the hub reads as they are."""
+        return {setting.name: self.values[setting.name] for setting in SETTINGS if setting.hub}
 
     def warnings(self) -> list[str]:
         """One line per key that does nothing here, never an error."""

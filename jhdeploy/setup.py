@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jhdeploy import certs, changes, secretfiles
+from jhdeploy import certs, changes, options, secretfiles
 from jhdeploy.settings import SettingsError
 from jhdeploy.stack import Stack
 
@@ -31,8 +31,9 @@ def _runtime_files(stack: Stack) -> list[str]:
     # A secret given in .env (a password, an OAuth client secret) reaches the hub as a mounted file.
     if stack.authenticator.from_env:
         key, name = stack.authenticator.from_env
-        if stack.settings[key] and secretfiles.store(stack.secrets_dir, name, stack.settings[key]):
-            created.append(f"secrets/{name} (from {key})")
+        file = options.SECRETS[name].file
+        if stack.settings[key] and secretfiles.store(stack.secrets_dir, file, stack.settings[key]):
+            created.append(f"secrets/{file} (from {key})")
     if stack.uses_tls:
         cert, key = stack.secret_path("ssl_cert"), stack.secret_path("ssl_key")
         fqdn = stack.settings["JH_FQDN"]

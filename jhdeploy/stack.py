@@ -1,37 +1,30 @@
 """What a resolved `.env` means: the option records chosen, Compose files, ports,
-volumes, URLs, and the settings handed to Compose and to the hub.
+volumes, URLs, and the decisions handed to Compose and to the hub.
 
-`from_env()` is the one resolution every task uses; `from_saved()` rebuilds the
-stack that `invoke start` recorded, so that later tasks act on what runs.
+A `Stack` is made by resolve.py (from `.env`, or from what `invoke start` saved);
+validation.py checks it. This module only derives: it reads no file but the
+secrets whose content Compose or the masking needs.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from jhdeploy import envfile, options, userlist
-from jhdeploy import settings as settings_module
-from jhdeploy.layout import (
-    HUB_CONF,
-    HUB_SERVICE,
-    POSTGRES_SERVICE,
-    PROXY_API_PORT,
-    PROXY_SERVICE,
-    SECRET_FILES,
-    STACK_LABEL,
-    container_secret,
-    image_ref,
-)
-from jhdeploy.settings import Settings, SettingsError
+from jhdeploy_hub import contract
 
-HUB_SETTINGS_FORMAT = 1
+from jhdeploy import options, userlist
+from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE, PROXY_API_PORT, PROXY_SERVICE, image_ref
+from jhdeploy.settings import Settings
+
 COPIED_SECRET = "JHDEPLOY_SECRET_"  # the Compose variables that `environment:` Compose secrets read
 IMAGE_KEYS = ("LOCAL_HUB_IMAGE", "LOCAL_PROXY_IMAGE", "LOCAL_NOTEBOOK_IMAGE")
+
+
+def container_secret(name: str) -> PurePosixPath:
+    return PurePosixPath(contract.SECRETS) / name
 
 
 @dataclass(frozen=True)
@@ -58,16 +51,11 @@ class Stack:
         return self.root / "secrets"
 
     def secret_path(self, name: str) -> Path:
-        return self.secrets_dir / SECRET_FILES[name]
+        return self.secrets_dir / options.SECRETS[name].file
 
     @property
     def in_swarm(self) -> bool:
         return self.mode == "swarm"
-
-    @property
-    def fenced(self) -> bool:
-        """The user network fence: its rules are for a Docker bridge, so Compose mode only."""
-        return self.settings["USER_NETWORK_FENCE"] and not self.in_swarm
 
     # --- the records this .env chooses -------------------------------------------------------
 
@@ -83,11 +71,28 @@ class Stack:
     def database(self) -> options.Database:
         return options.database_of(self.settings["JUPYTERHUB_DB_URL"])
 
+    def applies(self, addon: options.Addon) -> bool:
+        return (self.mode in addon.modes and (not addon.ssl_modes or self.ssl.name in addon.ssl_modes)
+                and (addon.setting is None or bool(self.settings[addon.setting])))
+
+    @property
+    def addons(self) -> list[options.Addon]:
+        return [addon for addon in options.ADDONS if self.applies(addon)]
+
+    @property
+    def fenced(self) -> bool:
+        """The user network fence is on (options.FENCE)."""
+        return self.applies(options.FENCE)
+
     @property
     def overrides(self) -> list[options.Override]:
         chosen = [options.BASE, self.ssl.override, *self.authenticator.overrides, self.database.override]
-        chosen += [addon.override for addon in options.ADDONS if addon.applies(self)]
+        chosen += [addon.override for addon in self.addons]
         return [override for override in chosen if override]
+
+    def added(self, what: str) -> list[str]:
+        """One field of the chosen overrides (services, ports, volumes, secrets, copied), all together."""
+        return [item for override in self.overrides for item in getattr(override, what)]
 
     @property
     def compose_files(self) -> list[str]:
@@ -95,25 +100,25 @@ class Stack:
 
     @property
     def services(self) -> list[str]:
-        return [service for override in self.overrides for service in override.services]
+        return self.added("services")
 
     @property
     def published_ports(self) -> dict[str, int]:
         """Host ports the stack publishes, by the setting that names them."""
-        return {key: self.settings[key] for override in self.overrides for key in override.ports}
+        return {key: self.settings[key] for key in self.added("ports")}
 
     @property
     def volumes(self) -> list[str]:
         """The stack's own named volumes (user volumes are found by their prefix)."""
-        return [self.settings[key] for override in self.overrides for key in override.volumes]
+        return [self.settings[key] for key in self.added("volumes")]
 
     @property
     def mounted_secrets(self) -> list[str]:
-        return [name for override in self.overrides for name in override.secrets]
+        return self.added("secrets")
 
     @property
     def copied_secrets(self) -> list[str]:
-        return [name for override in self.overrides for name in override.copied]
+        return self.added("copied")
 
     @property
     def uses_tls(self) -> bool:
@@ -152,7 +157,7 @@ class Stack:
 
     @property
     def user_volume_prefix(self) -> str:
-        return f"{self.project}-user-"
+        return contract.user_volume_prefix(self.project)
 
     @property
     def backup_dir(self) -> Path:
@@ -175,6 +180,11 @@ class Stack:
     def local_url(self) -> str:
         """The same endpoint through localhost, for checks run on this host."""
         return self.url.replace(f"//{self.host}", "//localhost", 1)
+
+    @property
+    def oauth_callback_url(self) -> str:
+        """Where an OAuth provider sends users back: OAUTH_CALLBACK_URL, or the hub's own callback."""
+        return self.settings["OAUTH_CALLBACK_URL"] or self.url + "hub/oauth_callback"
 
     @property
     def ca_bundle(self) -> Path | bool:
@@ -210,7 +220,7 @@ class Stack:
         Secrets are mounted files. Those copied in for non-root containers come through
         JHDEPLOY_SECRET_* variables of the Compose process, which only `environment:`
         Compose secrets read, never a `${VAR}` or a container's environment."""
-        env = {k: v for k, v in self.settings.raw.items() if k not in settings_module.SECRET_KEYS}
+        env = dict(self.settings.public)
         env.update(self.images)
         env["ACME_CA"] = self.acme_directory
         if self.settings["ACME_CA_ROOT"]:
@@ -227,118 +237,92 @@ class Stack:
         env["PROXY_SECRETS_DIGEST"] = digest.hexdigest()[:16]
         return env
 
-    def hub_settings(self) -> dict[str, Any]:
-        """Everything the hub needs, resolved: its configuration maps these to traitlets and decides nothing."""
+    @property
+    def cull_users(self) -> bool:
+        """Idle users are deleted too: when asked, and always for temporary users."""
+        return self.settings["CULL_USERS"] or self.authenticator.temporary_users
+
+    @property
+    def temporary_volume(self) -> str | None:
+        """The volume name that goes with a temporary user's server; a folder under USER_STORAGE_PATH stays
+        for the admin to remove."""
+        if self.authenticator.temporary_users and not self.settings["USER_STORAGE_PATH"]:
+            return contract.USER_VOLUME
+        return None
+
+    def hub_namespace(self) -> dict[str, Any]:
+        """What a hub service's arguments may name: the settings, and the decisions made here."""
+        return {**self.settings.values, "cull_users": self.cull_users}
+
+    def hub_services(self) -> tuple[dict[str, dict], dict[str, dict]]:
+        """JupyterHub's services and roles, by name, from the records that apply (Z2JH's hub.services
+        and hub.loadRoles): each record adds its own, and none knows the others."""
+        namespace, services, roles = self.hub_namespace(), {}, {}
+        for addon in self.addons:
+            for service in addon.hub_services:
+                spec: dict[str, Any] = {}
+                if service.module:
+                    spec["module"] = service.module
+                    spec["args"] = [arg.format(**namespace) for arg in service.args]
+                if service.token:
+                    spec["token_file"] = str(container_secret(service.token))
+                services[service.name] = spec
+                scopes = list(service.scopes)
+                scopes += [scope for decision, more in service.scopes_when if namespace[decision] for scope in more]
+                roles[service.name] = {"scopes": scopes, "services": [service.name]}
+        return services, roles
+
+    def user_mounts(self) -> dict[str, Any]:
+        """Each server's own volume (or folder under USER_STORAGE_PATH), and the shared folder when there is one."""
         s = self.settings
-        values = {k: v for k, v in s.values.items() if k not in settings_module.SECRET_KEYS}
-        database: dict[str, Any] = {"url": s["JUPYTERHUB_DB_URL"], "password_file": None}
-        if self.database.name == "sqlite":
-            database["url"] = f"sqlite:///{s['DATA_VOLUME_CONTAINER']}/jupyterhub.sqlite"
-        elif self.uses_postgres:
-            database["url"] = f"postgresql+psycopg2://{s['POSTGRES_USER']}@{POSTGRES_SERVICE}:5432/{s['POSTGRES_DB']}"
-            database["password_file"] = str(container_secret("postgres_password"))
+        own = f"{s['USER_STORAGE_PATH']}/{contract.USER_FOLDER}" if s["USER_STORAGE_PATH"] else contract.USER_VOLUME
+        mounts: dict[str, Any] = {own: s["DOCKER_NOTEBOOK_DIR"]}
+        if s["SHARED_VOLUME"]:
+            mounts[s["SHARED_VOLUME"]] = {"bind": s["SHARED_MOUNT"], "mode": s["SHARED_MODE"]}
+        return mounts
+
+    def hub_settings(self) -> dict[str, Any]:
+        """Everything the hub needs, decided: its configuration maps each entry to traitlets and decides
+        nothing. Each value has one name: a setting the hub reads as it is (rows marked `hub`) or a
+        decision made here, never both."""
+        s, db = self.settings, self.database
+        services, roles = self.hub_services()
+        https = self.ssl.scheme == "https"
         return {
-            "format": HUB_SETTINGS_FORMAT,
+            "format": contract.SETTINGS_FORMAT,
             "project": self.project,
             "mode": self.mode,
-            "public_url": self.url,
-            "set_public_url": self.ssl.set_public_url,
+            # Behind Caddy the proxy's hop says http; the public URL makes the login cookies Secure all the same.
+            "public_url": self.url if self.ssl.set_public_url else None,
+            # Browsers then keep to HTTPS for this host, whichever page they saw first.
+            "hsts": https,
             "hub_service": HUB_SERVICE,
-            "label": STACK_LABEL,
-            "ssl": self.ssl.name,
+            "labels": {"stack": contract.STACK_LABEL, "user": contract.USER_LABEL, "server": contract.SERVER_LABEL},
             "proxy_api": f"http://{PROXY_SERVICE}:{PROXY_API_PORT}",
-            "authenticator": {"name": self.authenticator.name, "configure": self.authenticator.hub_function,
-                              "temporary_users": self.authenticator.temporary_users},
+            "authenticator": self.authenticator.hub_function,
+            "oauth_callback_url": self.oauth_callback_url if self.authenticator.oauth_callback else None,
+            "temporary_volume": self.temporary_volume,
             "users": {"allowed": sorted(self.users.allowed), "admins": sorted(self.users.admins)},
-            "database": database,
-            "secrets": {name: str(container_secret(name)) for name in self.mounted_secrets},
+            "database": {"url": db.url.format(**s.raw),
+                         "password_file": str(container_secret(db.password_secret)) if db.password_secret else None},
+            "secrets": {name: {"path": str(container_secret(name)),
+                               "content_traits": list(options.SECRETS[name].content_traits),
+                               "path_traits": list(options.SECRETS[name].path_traits)}
+                        for name in self.mounted_secrets},
+            "services": services,
+            "roles": roles,
             "notebook_image": self.images["LOCAL_NOTEBOOK_IMAGE"],
-            "logo_file": f"{HUB_CONF}/{s['LOGO_IMAGE'].removeprefix('conf/')}"
+            "volumes": self.user_mounts(),
+            "logo_file": f"{contract.CONF}/{s['LOGO_IMAGE'].removeprefix('conf/')}"
             if s["LOGO_IMAGE"] and (self.root / s["LOGO_IMAGE"]).is_file() else None,
-            "settings": values,
+            "settings": s.for_hub(),
         }
 
     def secret_values(self) -> list[str]:
         """Every secret value this stack knows, for masking output."""
-        values = [self.settings[key] for key in settings_module.SECRET_KEYS if self.settings[key]]
-        if self.secrets_dir.is_dir():
-            values += [p.read_text().strip() for p in self.secrets_dir.iterdir()
-                       if p.is_file() and not p.name.endswith(".crt")]
+        values = list(self.settings.secrets.values())
+        for secret in options.SECRETS.values():
+            path = self.secret_path(secret.name)
+            if secret.masked and path.is_file():
+                values.append(path.read_text().strip())
         return [v for v in values if len(v) >= 6]
-
-
-def file_problems(root: Path, s: Settings) -> list[str]:
-    """Settings that name files: the files must exist and be usable."""
-    from jhdeploy import cacerts
-
-    found = []
-    for key, what in (("ACME_CA_ROOT", "a PEM certificate"), ("EXTRA_CA_CERTS", "PEM certificates")):
-        value = s[key]
-        if not value:
-            continue
-        if not (root / value).exists():
-            found.append(f"{key}={value!r}: no such file{' or folder' if key == 'EXTRA_CA_CERTS' else ''}.")
-            continue
-        try:
-            cacerts.collect(root / value)
-        except ValueError as error:
-            found.append(f"{key}={value!r}: {error}; expected {what}.")
-    return found
-
-
-def shared_folder_problems(root: Path, s: Settings) -> list[str]:
-    """A host path shared with every user must not hold this project's .env or secrets/."""
-    shared = s["SHARED_VOLUME"]
-    if not shared.startswith("/"):
-        return []
-    path, checkout = Path(shared).resolve(), root.resolve()
-    if path == checkout or checkout in path.parents or path in checkout.parents:
-        return [f"SHARED_VOLUME={shared!r} would show every user this project's folder, with its .env and secrets/; "
-                "choose a folder outside it."]
-    return []
-
-
-def auth_problems(stack: Stack) -> list[str]:
-    """What the chosen authenticator needs and lacks, with where to get it."""
-    auth = stack.authenticator
-    found = [f"JUPYTERHUB_AUTHENTICATOR={auth.name} needs {key}: {where}."
-             for key, where in auth.required if not stack.settings[key]]
-    return found + auth.problems(stack)
-
-
-def swarm_problems(stack: Stack) -> list[str]:
-    """What `invoke swarm-deploy` does not run yet, said before anything starts."""
-    if not stack.in_swarm:
-        return []
-    found = []
-    if stack.uses_le:
-        found.append("JUPYTERHUB_SSL=use_ssl_le is not supported on Docker Swarm yet: put your own TLS "
-                     "proxy in front and use no_ssl, or use_ssl_ss.")
-    if stack.uses_postgres:
-        found.append("JUPYTERHUB_DB_URL=postgres is not supported on Docker Swarm yet: use sqlite, or a full "
-                     "SQLAlchemy URL to a PostgreSQL server of your own.")
-    return found
-
-
-def from_env(root: Path, flags: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
-             mode: str = "compose") -> Stack:
-    """Resolve `.env` (with task flags and the environment), `userlist` and the files they name.
-
-    Raises SettingsError or userlist.UserlistError, naming every problem.
-    """
-    try:
-        entries = envfile.read(root / ".env")
-    except envfile.EnvFileError as error:
-        raise SettingsError([str(error)]) from None
-    s = settings_module.resolve(entries, os.environ if environ is None else environ, flags)
-    stack = Stack(root, s, userlist.load(root / "userlist"), mode)
-    found = (file_problems(root, s) + shared_folder_problems(root, s) + auth_problems(stack)
-             + stack.ssl.problems(stack) + swarm_problems(stack))
-    if found:
-        raise SettingsError(found)
-    return stack
-
-
-def from_saved(root: Path, saved: Mapping[str, Any]) -> Stack:
-    """The stack `invoke start` recorded (state.py), whatever `.env` says now."""
-    return Stack(root, settings_module.from_mapping(saved["settings"], saved["flags"]), mode=saved["mode"])

@@ -1,8 +1,9 @@
 """What `invoke start` started, saved under state/ for every later task.
 
-state/stack.json   the resolved, effective stack: project, mode, task flags, Compose
-                   files, ports, volumes, images and the (non-secret) settings
-state/hub/         settings.json, the resolved settings the hub reads (mounted read-only)
+state/stack.json   what a later task needs to rebuild the running stack (resolve.from_saved):
+                   the mode, the task flags and the resolved non-secret settings, and
+                   when it started (for `invoke status`); everything else derives from them
+state/hub/         settings.json, the decisions the hub reads (mounted read-only)
 state/lock         held by a task that changes the stack, so that two never overlap
 
 The folder is owner-only and git-ignored; it holds no secret, only their paths.
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from jhdeploy import changes
-from jhdeploy import settings as settings_module
 from jhdeploy.errors import DeployError
 from jhdeploy.stack import Stack
 
@@ -67,20 +67,12 @@ def save(c, stack: Stack) -> None:
 
 
 def _save(stack: Stack) -> None:
-    s = stack.settings
     write_json(folder(stack.root) / "stack.json", {
         "format": FORMAT,
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "project": stack.project,
         "mode": stack.mode,
-        "flags": s.overrides,
-        "compose_files": stack.compose_files,
-        "services": stack.services,
-        "ports": stack.published_ports,
-        "volumes": stack.volumes,
-        "images": stack.images,
-        "url": stack.url,
-        "settings": {k: v for k, v in s.raw.items() if k not in settings_module.SECRET_KEYS},
+        "flags": stack.settings.overrides,
+        "settings": stack.settings.public,
     })
 
 

@@ -8,12 +8,45 @@ import sys
 import time
 from pathlib import Path
 
-from jhdeploy import changes, engine, lifecycle, state
+from jhdeploy_hub.contract import STACK_LABEL
+
+from jhdeploy import changes, engine, lifecycle, options, resolve, state
 from jhdeploy.errors import DeployError
-from jhdeploy.layout import SECRET_FILES, STACK_LABEL
 from jhdeploy.stack import COPIED_SECRET, Stack
 
 STACK_FILE = ".build/swarm-stack.yml"  # the merged, interpolated Compose config we deploy
+
+
+def deploy_task(c, root: Path, timeout: float) -> None:
+    """`invoke swarm-deploy`."""
+    with resolve.changing(c, root, "swarm-deploy", mode="swarm") as stack:
+        deploy_and_wait(c, stack, timeout)
+
+
+def remove_task(c, root: Path) -> None:
+    """`invoke swarm-rm`: what runs (else what .env describes for a swarm)."""
+    with state.locked(c, root, "swarm-rm"):
+        stack = resolve.for_looking(c, root, "removing", mode="swarm").stack
+        removed, seconds = remove(c, stack)
+    print(f"Removed stack {stack.project} and {removed} user service(s) in {seconds:.0f} s. "
+          "Volumes and the network are kept.")
+
+
+def push_task(c, root: Path) -> None:
+    """`invoke push`: fails naming each node that cannot pull the images."""
+    fail_on(push(c, resolve.for_change(c, root)))
+
+
+def prepull_task(c, root: Path) -> None:
+    """`invoke prepull`: for what runs (else what .env describes for a swarm)."""
+    stack = resolve.for_looking(c, root, "pulling images for", mode="swarm").stack
+    check_manager(c)
+    fail_on(prepull(c, stack))
+
+
+def fail_on(problems: list[str]) -> None:
+    if problems:
+        raise DeployError("\n".join(problems))
 
 
 def check_manager(c) -> int:
@@ -73,7 +106,7 @@ def for_stack_deploy(config: dict, secrets_dir: Path) -> dict:
     for secret in config.get("secrets", {}).values():
         variable = secret.pop("environment", "")
         if variable.startswith(COPIED_SECRET):
-            secret["file"] = str(secrets_dir / SECRET_FILES[variable.removeprefix(COPIED_SECRET).lower()])
+            secret["file"] = str(secrets_dir / options.SECRETS[variable.removeprefix(COPIED_SECRET).lower()].file)
     for service in config.get("services", {}).values():
         service.pop("pull_policy", None)  # images are built or pushed, never pulled by name here
         for port in service.get("ports", []):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from jhdeploy import certs
+
 
 @dataclass(frozen=True)
 class Served:
@@ -41,11 +43,8 @@ def fetch(port: int, server_name: str, path: str = "/hub/health", address: str =
 
 
 def names(certificate: x509.Certificate) -> list[str]:
-    try:
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return [str(n) for n in san.get_values_for_type(x509.DNSName)]
+    """The host names it is for (an ACME certificate names no address)."""
+    return certs.names_in(certificate, kinds=(x509.DNSName,))
 
 
 def describe(certificate: x509.Certificate, now: datetime.datetime | None = None) -> tuple[str, bool]:

@@ -246,7 +246,7 @@ class Deployment:
         from invoke import Config, Context
 
         from jhdeploy import engine
-        from jhdeploy.stack import from_env
+        from jhdeploy.resolve import from_env
 
         quiet = Context(Config(overrides={"run": {"in_stream": False, "hide": True}}))
         engine.ensure_network(quiet, from_env(self.root, environ={}))

@@ -1,8 +1,10 @@
-"""Map the resolved settings that the tasks wrote to JupyterHub traitlets.
+"""Map the decisions that the tasks wrote to JupyterHub traitlets.
 
-The tasks resolve, validate and type every value on the host (jhdeploy/stack.py,
-`Stack.hub_settings`); this module decides nothing they decided. Each `update_*`
-function takes those settings and a traitlets `Config` and only *sets* values,
+The tasks resolve, validate and type every value on the host and decide what
+follows from them (jhdeploy/stack.py, `Stack.hub_settings`): the database URL,
+the notebook image, the mounts, the services and roles, HSTS, the OAuth callback.
+This module maps each entry to traitlets and decides nothing. Each `update_*`
+function takes those decisions and a traitlets `Config` and only *sets* values,
 so that unit tests can apply it to a bare `Config()`.
 """
 
@@ -14,27 +16,24 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from jhdeploy_hub import compat
+from jhdeploy_hub import compat, contract
 
-HUB_ROOT = Path("/srv/jupyterhub")
-SETTINGS_FILE = HUB_ROOT / "state" / "settings.json"  # compose/base.yml mounts it read-only
-CONF = HUB_ROOT / "conf"
-ANNOUNCEMENT = CONF / "announcement.html"  # written by `invoke announce`
-FORMAT = 1
-LABEL_USER, LABEL_SERVER = "org.jhdeploy.user", "org.jhdeploy.server"  # on each user's container
+CONF = Path(contract.CONF)
+ANNOUNCEMENT = CONF / contract.ANNOUNCEMENT_FILE
 
 
 def read_file(path) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
-def load_settings(path: Path = SETTINGS_FILE) -> dict:
+def load_settings(path: Path = Path(contract.SETTINGS_FILE)) -> dict:
     try:
         hub = json.loads(read_file(path))
     except (OSError, ValueError) as error:
         sys.exit(f"Cannot read the hub's settings ({error}); `invoke start` writes them. Run `invoke restart`.")
-    if hub.get("format") != FORMAT:
-        sys.exit(f"{path} has format {hub.get('format')!r}, this hub reads {FORMAT}: rebuild with `invoke build`.")
+    if hub.get("format") != contract.SETTINGS_FORMAT:
+        sys.exit(f"{path} has format {hub.get('format')!r}, this hub reads {contract.SETTINGS_FORMAT}: "
+                 "rebuild with `invoke build`.")
     return hub
 
 
@@ -64,7 +63,7 @@ def update_spawner(hub, c) -> None:
     c.DockerSpawner.cmd = s["DOCKER_SPAWN_CMD"]
     c.DockerSpawner.prefix = hub["project"]
     c.DockerSpawner.notebook_dir = s["DOCKER_NOTEBOOK_DIR"]
-    c.DockerSpawner.volumes = volumes(s)
+    c.DockerSpawner.volumes = hub["volumes"]
     c.DockerSpawner.format_volume_name = user_volume_name
     if s["USER_STORAGE_PATH"]:
         c.DockerSpawner.user_storage = s["USER_STORAGE_PATH"]
@@ -72,8 +71,9 @@ def update_spawner(hub, c) -> None:
     # Removed by the spawner when it stops, after it has logged what a crashed server printed.
     c.DockerSpawner.remove = True
     # Labels let `invoke stop` find containers the hub left behind, and `invoke logs --user` a user's.
+    labels = hub["labels"]
     c.DockerSpawner.extra_create_kwargs = {"labels": {
-        hub["label"]: hub["project"], LABEL_USER: "{raw_username}", LABEL_SERVER: "{raw_servername}"}}
+        labels["stack"]: hub["project"], labels["user"]: "{raw_username}", labels["server"]: "{raw_servername}"}}
 
 
 def update_limits(hub, c) -> None:
@@ -120,44 +120,26 @@ def gpu_request(gpus):
     return DeviceRequest(driver="nvidia", device_ids=gpus, capabilities=[["gpu"]])
 
 
-USER_VOLUME = "{prefix}-user-{username}{server_suffix}"
-USER_FOLDER = "{username}{server_suffix}"  # under USER_STORAGE_PATH
-
-
-def volumes(s) -> dict:
-    """The user's own volume (or folder under USER_STORAGE_PATH), and the shared folder when there is one."""
-    own = f"{s['USER_STORAGE_PATH']}/{USER_FOLDER}" if s["USER_STORAGE_PATH"] else USER_VOLUME
-    mounts = {own: s["DOCKER_NOTEBOOK_DIR"]}
-    if s["SHARED_VOLUME"]:
-        mounts[s["SHARED_VOLUME"]] = {"bind": s["SHARED_MOUNT"], "mode": s["SHARED_MODE"]}
-    return mounts
-
-
 def update_profiles(hub, c) -> None:
     """NOTEBOOK_IMAGES: what a user may pick at spawn time; nothing outside the list."""
     if hub["settings"]["NOTEBOOK_IMAGES"]:
         c.DockerSpawner.allowed_images = hub["settings"]["NOTEBOOK_IMAGES"]
 
 
-def update_culler(hub, c) -> None:
-    """jupyterhub-idle-culler as a hub-managed service, with only the scopes its docs list."""
-    s = hub["settings"]
-    if not s["SERVER_TIMEOUT_SECONDS"]:
-        return
-    # Temporary users are always culled with their servers; admins never are.
-    cull_users = s["CULL_USERS"] or hub["authenticator"]["temporary_users"]
-    c.JupyterHub.services = [{
-        "name": "idle-culler",
-        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={s['SERVER_TIMEOUT_SECONDS']}",
-                    f"--cull-every={s['CULL_EVERY_SECONDS']}", f"--max-age={s['CULL_MAX_AGE_SECONDS']}",
-                    f"--cull-users={cull_users}", "--cull-admin-users=False"],
-    }]
-    scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
-    c.JupyterHub.load_roles = [{
-        "name": "idle-culler",
-        "scopes": scopes + (["admin:users"] if cull_users else []),
-        "services": ["idle-culler"],
-    }]
+def update_services(hub, c, read=read_file) -> None:
+    """The hub's services and their roles, merged by name as the tasks listed them (the idle culler
+    among them): a process the hub runs with this Python, or an outside service with its token."""
+    services = []
+    for name, spec in hub["services"].items():
+        service = {"name": name}
+        if "module" in spec:
+            service["command"] = [sys.executable, "-m", spec["module"], *spec["args"]]
+        if "token_file" in spec:
+            service["api_token"] = read(spec["token_file"]).strip()
+        services.append(service)
+    if services:  # none: JupyterHub's defaults stay, for conf/jupyterhub_config.d to extend
+        c.JupyterHub.services = services
+        c.JupyterHub.load_roles = [{"name": name, **role} for name, role in hub["roles"].items()]
 
 
 def update_swarm(hub, c) -> None:
@@ -211,31 +193,22 @@ def update_proxy(hub, c) -> None:
     c.JupyterHub.cleanup_servers = False
     # Routes are checked this often too: a proxy that restarted on its own gets them back soon.
     c.JupyterHub.last_activity_interval = 30
-    if hub["set_public_url"]:
-        # Behind Caddy the proxy's hop says http; the public URL makes the login cookies Secure all the same.
+    if hub["public_url"]:
         c.JupyterHub.public_url = hub["public_url"]
-    if hub["public_url"].startswith("https:"):
-        # Browsers then keep to HTTPS for this host, whichever page they saw first.
+    if hub["hsts"]:
         c.JupyterHub.tornado_settings = {"headers": {"Strict-Transport-Security": "max-age=31536000"}}
 
 
-# Mounted secret -> the traits that take its content (the cookie secret is read by JupyterHub itself).
-SECRET_TRAITS = {
-    "proxy_token": [("ConfigurableHTTPProxy", "auth_token")],
-    "shared_password": [("SharedPasswordAuthenticator", "user_password")],
-    "admin_password": [("SharedPasswordAuthenticator", "admin_password"),
-                       ("AdminsFirstNativeAuthenticator", "admin_key")],
-    "hash_secret_key": [("HashAuthenticator", "secret_key")],
-    "oauth_client_secret": [("OAuthenticator", "client_secret")],
-}
-
-
 def update_secrets(hub, c, read=read_file) -> None:
-    """Secrets come from the files that Compose mounts at runtime, never from the image or the settings."""
-    c.JupyterHub.cookie_secret_file = hub["secrets"]["cookie_secret"]
-    for name, path in hub["secrets"].items():
-        for section, trait in SECRET_TRAITS.get(name, []):
-            setattr(c[section], trait, read(path).strip())
+    """Secrets come from the files that Compose mounts at runtime, never from the image or the settings:
+    each trait the tasks named gets a secret's content, or its path."""
+    for secret in hub["secrets"].values():
+        for trait in secret["content_traits"]:
+            section, name = trait.split(".")
+            setattr(c[section], name, read(secret["path"]).strip())
+        for trait in secret["path_traits"]:
+            section, name = trait.split(".")
+            setattr(c[section], name, secret["path"])
 
 
 def allow_userlist(hub, c) -> None:
@@ -258,8 +231,8 @@ def configure_tmp(hub, c) -> None:
     c.JupyterHub.authenticator_class = "tmpauthenticator.TmpAuthenticator"
     c.TmpAuthenticator.allow_all = True
     c.JupyterHub.active_server_limit = hub["settings"]["TMP_ACTIVE_SERVER_LIMIT"]
-    if not hub["settings"]["USER_STORAGE_PATH"]:  # a folder there stays, for the admin to remove
-        c.DockerSpawner.temporary_volume = USER_VOLUME
+    if hub["temporary_volume"]:
+        c.DockerSpawner.temporary_volume = hub["temporary_volume"]
 
 
 def configure_hash(hub, c) -> None:
@@ -288,7 +261,7 @@ def configure_github(hub, c) -> None:
     s = hub["settings"]
     c.JupyterHub.authenticator_class = "oauthenticator.github.GitHubOAuthenticator"
     c.GitHubOAuthenticator.client_id = s["GITHUB_CLIENT_ID"]
-    c.GitHubOAuthenticator.oauth_callback_url = callback_url(hub)
+    c.GitHubOAuthenticator.oauth_callback_url = hub["oauth_callback_url"]
     if s["GITHUB_URL"]:
         c.GitHubOAuthenticator.github_url = s["GITHUB_URL"]
     c.GitHubOAuthenticator.allowed_organizations = set(s["GITHUB_ALLOWED_ORGS"])
@@ -305,7 +278,7 @@ def configure_generic(hub, c) -> None:
     g.token_url = s["OAUTH_TOKEN_URL"] or endpoints["token_endpoint"]
     g.userdata_url = s["OAUTH_USERDATA_URL"] or endpoints["userinfo_endpoint"]
     g.client_id = s["OAUTH_CLIENT_ID"]
-    g.oauth_callback_url = callback_url(hub)
+    g.oauth_callback_url = hub["oauth_callback_url"]
     g.scope = s["OAUTH_SCOPES"]
     g.username_claim = s["OAUTH_USERNAME_CLAIM"]
     g.login_service = s["OAUTH_LOGIN_SERVICE"]
@@ -319,10 +292,6 @@ def configure_generic(hub, c) -> None:
 
 AUTHENTICATORS = {f.__name__: f for f in (configure_shared_password, configure_tmp, configure_hash,
                                           configure_native, configure_github, configure_generic)}
-
-
-def callback_url(hub) -> str:
-    return hub["settings"]["OAUTH_CALLBACK_URL"] or hub["public_url"] + "hub/oauth_callback"
 
 
 def discover(url: str, fetch=None) -> dict:
@@ -341,7 +310,7 @@ def fetch_json(url: str) -> dict:
 
 
 def update_auth(hub, c) -> None:
-    AUTHENTICATORS[hub["authenticator"]["configure"]](hub, c)
+    AUTHENTICATORS[hub["authenticator"]](hub, c)
 
 
 def update_named_servers(hub, c) -> None:
@@ -376,7 +345,7 @@ def apply_config(hub: dict, c, read_secret=read_file) -> None:
     update_named_servers(hub, c)
     update_limits(hub, c)
     update_profiles(hub, c)
-    update_culler(hub, c)
+    update_services(hub, c, read_secret)
     update_swarm(hub, c)
     update_ui(hub, c)
     update_branding(hub, c)

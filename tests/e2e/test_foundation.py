@@ -111,6 +111,30 @@ def test_stop_stops_what_runs_after_env_names_another_project(hub):
     finally:
         hub.env["COMPOSE_PROJECT_NAME"] = running
         hub.write_env()
-    assert f"stopping the running {running!r}" in result.stdout
+    assert f"stopping the running {running!r}" in result.stderr
     assert hub.running_containers() == []  # neither the hub nor bob's server
     assert docker("ps", "--quiet", "--filter", f"name={running}").stdout.strip() == ""
+
+
+def test_an_invalid_env_neither_locks_the_admin_out_nor_starts_anything(hub):
+    """stop and status act on what `invoke start` saved; start still refuses, naming the key."""
+    hub.invoke("start")
+    hub.logged_in("bob").spawn("bob")
+    valid = dict(hub.env)
+    hub.env["JUPYTERHUB_SSL"] = "bogus"
+    hub.write_env()
+    try:
+        status = hub.invoke("status")
+        refused = hub.invoke("start", check=False)
+        stopped = hub.invoke("stop")
+    finally:
+        hub.env = valid
+        hub.write_env()
+    said = "note: .env is invalid and was not used (JUPYTERHUB_SSL='bogus' is not allowed"
+    assert (status.stdout + status.stderr).count(said) == 1
+    assert f"Project:  {hub.project}" in status.stdout and "bob: Up" in status.stdout
+    assert refused.returncode == 2
+    assert ("JUPYTERHUB_SSL='bogus' is not allowed; choose one of: use_ssl_ss, use_ssl_own, use_ssl_le, "
+            "no_ssl.") in refused.stderr
+    assert (stopped.stdout + stopped.stderr).count(said) == 1 and "stopping the running" in stopped.stderr
+    assert hub.running_containers() == []  # the hub, the proxy, the fence and bob's server

@@ -4,9 +4,10 @@ from invoke import Context
 from jhdeploy_hub import config
 
 from jhdeploy import secretfiles
+from jhdeploy.resolve import from_env
 from jhdeploy.settings import SettingsError
 from jhdeploy.setup import ensure_runtime_files
-from jhdeploy.stack import Stack, from_env
+from jhdeploy.stack import Stack
 
 OIDC = {"JUPYTERHUB_AUTHENTICATOR": "generic_oauth", "OAUTH_CLIENT_ID": "hub",
         "OAUTH_CLIENT_SECRET": "s3cret", "OAUTH_AUTHORIZE_URL": "https://idp.example.org/auth",

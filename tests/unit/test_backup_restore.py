@@ -98,8 +98,8 @@ def test_a_shared_folder_may_not_expose_the_host(shared):
 
 
 def test_a_shared_folder_may_not_be_the_checkout_or_its_secrets(tmp_path):
+    from jhdeploy.resolve import from_env
     from jhdeploy.settings import SettingsError
-    from jhdeploy.stack import from_env
 
     for shared in (tmp_path, tmp_path / "secrets", tmp_path.parent):
         (tmp_path / ".env").write_text(f"SHARED_VOLUME={shared}\n")

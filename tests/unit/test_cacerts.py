@@ -1,8 +1,8 @@
 import pytest
 
 from jhdeploy import cacerts, certs, settings
+from jhdeploy.resolve import from_env
 from jhdeploy.settings import SettingsError
-from jhdeploy.stack import from_env
 
 
 def pem(name: str) -> bytes:

@@ -36,10 +36,10 @@ def test_certificate_is_kept_until_the_names_change(tmp_path):
 
 def test_secrets_are_owner_only_and_never_overwritten(tmp_path):
     directory = tmp_path / "secrets"
-    assert set(secretfiles.ensure_secrets(directory)) == set(secretfiles.GENERATED)
+    assert set(secretfiles.ensure_secrets(directory)) == {secret.file for secret in secretfiles.generated()}
     assert mode(directory) == 0o700
     tokens = {}
-    for name in secretfiles.GENERATED:
+    for name in (secret.file for secret in secretfiles.generated()):
         assert mode(directory / name) == 0o600
         tokens[name] = (directory / name).read_text()
         assert len(tokens[name].strip()) >= 22  # 128 bits or more

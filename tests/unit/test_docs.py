@@ -1,4 +1,4 @@
-"""README.md, .ci/run and `invoke --list` must stay true."""
+"""README.md, .ci/run, `invoke --list` and the docs/ pages that README.md links must stay true."""
 
 import re
 import subprocess
@@ -27,3 +27,15 @@ def test_every_task_is_in_the_readme_with_a_docstring():
     readme = (REPO / "README.md").read_text()
     for name in tasks:
         assert f"invoke {name}" in readme, name
+
+
+def test_readme_links_every_docs_page_and_only_pages_that_exist():
+    """A page that moves out of the README must stay reachable from it, and no link may dangle."""
+    readme = (REPO / "README.md").read_text()
+    linked = set(re.findall(r"\]\((docs/[^)#\s]+\.md)(?:#[^)]*)?\)", readme))
+    missing = sorted(link for link in linked if not (REPO / link).is_file())
+    assert not missing, f"README.md links to pages that do not exist: {missing}"
+    pages = {path.relative_to(REPO).as_posix() for path in (REPO / "docs").glob("*.md")}
+    assert pages, "docs/ has no pages"
+    unlinked = sorted(pages - linked)
+    assert not unlinked, f"docs pages that README.md does not link: {unlinked}"

@@ -130,3 +130,12 @@ def test_values_are_typed_once():
     assert s["GITHUB_ALLOWED_ORGS"] == ["a", "b"] and s["NOTEBOOK_IMAGES"] == {"Py": "lab/py:1", "R": "lab/r:2"}
     assert s["JUPYTER_UI"] == "/tree" and s["SWARM_USER_CONSTRAINTS"] == ["a==1", "b==2"]
     assert s.raw["JUPYTERHUB_HTTPS_PORT"] == "8443"  # what Compose gets
+
+
+def test_blank_empties_a_value_over_several_lines_and_leaves_the_rest():
+    text = 'A=1\nSECRET="line one\nline two"\nexport OTHER=\'x\'  # kept\nEMPTY=\n'
+    blanked, keys = envfile.blank(text, {"SECRET", "OTHER", "EMPTY"}, "blanked")
+    assert keys == ["OTHER", "SECRET"]
+    assert blanked == "A=1\n# SECRET: blanked\nSECRET=\n# OTHER: blanked\nOTHER=\nEMPTY=\n"
+    assert {entry.key: entry.value for entry in envfile.parse(blanked)} == {"A": "1", "SECRET": "", "OTHER": "",
+                                                                          "EMPTY": ""}

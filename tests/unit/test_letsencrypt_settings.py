@@ -3,8 +3,8 @@ import datetime
 import pytest
 
 from jhdeploy import certs, tlsprobe
+from jhdeploy.resolve import from_env
 from jhdeploy.settings import SettingsError
-from jhdeploy.stack import from_env
 
 LE = {"JUPYTERHUB_SSL": "use_ssl_le", "JH_FQDN": "hub.example.org", "JH_EMAIL": "admin@example.org"}
 

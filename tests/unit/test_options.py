@@ -13,7 +13,6 @@ from jhdeploy_hub import config
 from test_stack import compose_binary
 
 from jhdeploy import network, options, settings
-from jhdeploy.layout import SECRET_FILES
 from jhdeploy.stack import COPIED_SECRET, Stack
 from jhdeploy.userlist import parse
 
@@ -49,7 +48,7 @@ def added_by(stack: Stack, files: list[str]) -> dict:
     merged = json.loads(result.stdout)
     port_keys = {int(v): k for k, v in PORTS.items()}
     volume_keys = {stack.settings[k]: k for k in settings.BY_NAME if k.endswith("_VOLUME_HOST")}
-    secret_names = {file: name for name, file in SECRET_FILES.items()}
+    secret_names = {secret.file: name for name, secret in options.SECRETS.items()}
     return {
         "services": set(merged["services"]),
         "ports": {port_keys[int(p["published"])] for service in merged["services"].values()
@@ -94,7 +93,7 @@ def test_each_record_says_what_its_file_adds(values, mode, override):
 
 def test_every_authenticator_record_has_its_hub_mapping():
     assert {auth.hub_function for auth in options.AUTHENTICATORS.values()} == set(config.AUTHENTICATORS)
-    assert set(options.AUTHENTICATORS) == set(settings.AUTHENTICATORS)
+    assert set(options.AUTHENTICATORS) == set(settings.BY_NAME["JUPYTERHUB_AUTHENTICATOR"].choices)
     assert set(options.SSL_MODES) == set(settings.BY_NAME["JUPYTERHUB_SSL"].choices)
 
 

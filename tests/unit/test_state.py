@@ -9,7 +9,8 @@ from invoke import Context
 
 from jhdeploy import settings, state
 from jhdeploy.errors import DeployError
-from jhdeploy.stack import Stack, from_saved
+from jhdeploy.resolve import from_saved
+from jhdeploy.stack import Stack
 
 
 def test_saved_state_is_owner_only_and_rebuilds_the_running_stack(tmp_path):

@@ -1,0 +1,32 @@
+"""What the host's tasks and the hub agree on: paths, labels, names and the settings' format.
+
+The one place for each of these facts. The hub reads them here; the host side
+(jhdeploy/layout.py) imports this module from the checkout's hub/ folder. It
+imports nothing, so that both sides can.
+"""
+
+from __future__ import annotations
+
+# The version of state/hub/settings.json: the tasks write it, the hub refuses any other.
+SETTINGS_FORMAT = 2
+
+HUB_ROOT = "/srv/jupyterhub"
+CONF = f"{HUB_ROOT}/conf"  # where compose/base.yml mounts conf/, read-only
+CONFIG_FILE = f"{CONF}/jupyterhub_config.py"
+SETTINGS_FILE = f"{HUB_ROOT}/state/settings.json"  # where compose/base.yml mounts state/hub/, read-only
+ANNOUNCEMENT_FILE = "announcement.html"  # under conf/, written by `invoke announce`
+SECRETS = "/run/secrets"  # where Compose and Swarm mount secrets
+
+# Labels on every container (or swarm service) that the hub spawns.
+STACK_LABEL = "org.jhdeploy.stack"
+USER_LABEL = "org.jhdeploy.user"
+SERVER_LABEL = "org.jhdeploy.server"
+
+# A server's own Docker volume; DockerSpawner fills in the names, `server_suffix` is '' or '--NAME'.
+USER_VOLUME = "{prefix}-user-{username}{server_suffix}"
+USER_FOLDER = "{username}{server_suffix}"  # under USER_STORAGE_PATH instead
+
+
+def user_volume_prefix(project: str) -> str:
+    """What every user volume of a stack starts with."""
+    return USER_VOLUME.split("{username}")[0].format(prefix=project)
