@@ -124,7 +124,10 @@ def logs(c, service="", user="", no_follow=False, tail="200"):
 
 @task
 def status(c):
-    """Show containers, hub health, certificate, URL, and which Compose files and options apply."""
+    """Show containers, hub health, certificate, URL, and which Compose files and options apply.
+
+    Shows what `invoke start` recorded, even when .env is invalid now (it says so) or names another project.
+    """
     lifecycle.status(c, ROOT)
 
 
@@ -132,12 +135,6 @@ def status(c):
 def _doctor(c):
     """Check everything a start needs: settings, Docker, Compose, ports, images, secrets, disk."""
     doctor.run(c, ROOT)
-
-
-@task(help={"name": "The user name, as listed in userlist."})
-def user_password(c, name):
-    """Print the password that NAME logs in with (dummy_authenticator, hash_authenticator)."""
-    passwords.show(c, ROOT, name)
 
 
 @task(help={
@@ -149,9 +146,18 @@ def announce(c, message="", clear=False):
     lifecycle.announce(c, ROOT, message, clear)
 
 
+@task(help={"name": "The user name, as listed in userlist."})
+def user_password(c, name):
+    """Print the password that NAME logs in with (dummy_authenticator, hash_authenticator)."""
+    passwords.show(c, ROOT, name)
+
+
 @task
 def config(c):
-    """Print the merged Compose configuration that `invoke start` would run."""
+    """Print the merged Compose configuration that `invoke start` would run.
+
+    The configuration is data on standard output, with secrets masked; notes and warnings go to standard error.
+    """
     lifecycle.config(c, ROOT)
 
 
@@ -179,7 +185,10 @@ def _restore(c, archive, yes=False):
 
 @task
 def upgrade_db(c):
-    """Back up, then upgrade the hub database schema to this JupyterHub version."""
+    """Back up, then upgrade the hub database schema to this JupyterHub version.
+
+    Runs in a one-off hub container while the stack is stopped, and prints the old and new schema revisions.
+    """
     database.upgrade_task(c, ROOT)
 
 
@@ -209,19 +218,28 @@ def swarm_deploy(c, timeout=0):
 
 @task
 def swarm_rm(c):
-    """Remove the swarm stack and the users' services; keep volumes and the network."""
+    """Remove the swarm stack and the users' services; keep volumes and the network.
+
+    Removes what `invoke swarm-deploy` recorded, even when .env is invalid now.
+    """
     swarm.remove_task(c, ROOT)
 
 
 @task
 def push(c):
-    """Push the hub and notebook images to REGISTRY, then check that every swarm node can pull them."""
+    """Push the hub and notebook images to REGISTRY, then check that every swarm node can pull them.
+
+    Exits non-zero naming each node that cannot pull them, and the command to run once it is fixed.
+    """
     swarm.push_task(c, ROOT)
 
 
 @task
 def prepull(c):
-    """Pull the notebook images on every node that may run users' servers (swarm-deploy does it too)."""
+    """Pull the notebook images on every node that may run users' servers (swarm-deploy does it too).
+
+    Includes every NOTEBOOK_IMAGES choice, so that no first spawn on a node waits for a pull.
+    """
     swarm.prepull_task(c, ROOT)
 
 

@@ -47,6 +47,10 @@ class Stack:
         return self.root / "userlist"
 
     @property
+    def in_swarm(self) -> bool:
+        return self.mode == "swarm"
+
+    @property
     def secrets_dir(self) -> Path:
         return self.root / "secrets"
 
@@ -54,8 +58,13 @@ class Stack:
         return self.secrets_dir / options.SECRETS[name].file
 
     @property
-    def in_swarm(self) -> bool:
-        return self.mode == "swarm"
+    def backup_dir(self) -> Path:
+        return self.root / self.settings["BACKUP_DIR"]
+
+    @property
+    def user_volume_prefix(self) -> str:
+        """Every user volume of this stack starts with it."""
+        return contract.user_volume_prefix(self.project)
 
     # --- the records this .env chooses -------------------------------------------------------
 
@@ -154,14 +163,6 @@ class Stack:
     def images(self) -> dict[str, str]:
         """The images a start needs, as every node names them."""
         return {key: image_ref(self.settings, key) for key in IMAGE_KEYS}
-
-    @property
-    def user_volume_prefix(self) -> str:
-        return contract.user_volume_prefix(self.project)
-
-    @property
-    def backup_dir(self) -> Path:
-        return self.root / self.settings["BACKUP_DIR"]
 
     # --- where users reach it -------------------------------------------------------------
 

@@ -63,8 +63,6 @@ def auth_problems(stack: Stack) -> Iterator[str]:
 
 def acme_problems(stack: Stack) -> Iterator[str]:
     """A certificate over ACME (use_ssl_le) needs a public name, an email, and a usable ACME server."""
-    if not stack.ssl.acme:
-        return
     s = stack.settings
     fqdn, email, server = s["JH_FQDN"], s["JH_EMAIL"], s["CERT_SERVER"]
     if not fqdn or kinds.is_ip(fqdn) or "." not in fqdn or fqdn == "localhost" or fqdn.endswith(".localhost"):
@@ -82,8 +80,6 @@ def own_certificate_problems(stack: Stack) -> Iterator[str]:
     """The admin's certificate (use_ssl_own) is checked at start, and served as it is."""
     from jhdeploy import certs  # cryptography's x509, imported only when a certificate is checked
 
-    if not stack.ssl.tls_files:
-        return
     named = dict(zip(("ssl_cert", "ssl_key"), stack.ssl.tls_files, strict=True))
     missing = [key for key in (*named.values(), "JH_FQDN") if not stack.settings[key]]
     if missing:
@@ -103,10 +99,10 @@ def swarm_problems(stack: Stack) -> Iterator[str]:
                "or a full SQLAlchemy URL to a PostgreSQL server of your own.")
 
 
-RULES = (file_problems, shared_folder_problems, auth_problems, acme_problems, own_certificate_problems,
-         swarm_problems)
-
-
 def problems(stack: Stack) -> list[str]:
-    """Every rule the stack breaks; empty when a task may act on it."""
-    return [problem for rule in RULES for problem in rule(stack)]
+    """Every rule the stack breaks; empty when a task may act on it. The SSL mode's record says which
+    certificate rules apply."""
+    rules = [file_problems, shared_folder_problems, auth_problems, swarm_problems]
+    rules += [acme_problems] if stack.ssl.acme else []
+    rules += [own_certificate_problems] if stack.ssl.tls_files else []
+    return [problem for rule in rules for problem in rule(stack)]

@@ -258,13 +258,14 @@ def configure_native(hub, c) -> None:
 
 
 def configure_github(hub, c) -> None:
-    s = hub["settings"]
+    """GitHub (or GitHub Enterprise) OAuth: members of the organizations, besides userlist."""
     c.JupyterHub.authenticator_class = "oauthenticator.github.GitHubOAuthenticator"
-    c.GitHubOAuthenticator.client_id = s["GITHUB_CLIENT_ID"]
-    c.GitHubOAuthenticator.oauth_callback_url = hub["oauth_callback_url"]
+    github, s = c.GitHubOAuthenticator, hub["settings"]
+    github.oauth_callback_url = hub["oauth_callback_url"]
+    github.client_id = s["GITHUB_CLIENT_ID"]
     if s["GITHUB_URL"]:
-        c.GitHubOAuthenticator.github_url = s["GITHUB_URL"]
-    c.GitHubOAuthenticator.allowed_organizations = set(s["GITHUB_ALLOWED_ORGS"])
+        github.github_url = s["GITHUB_URL"]
+    github.allowed_organizations = set(s["GITHUB_ALLOWED_ORGS"])
     allow_userlist(hub, c)
 
 
