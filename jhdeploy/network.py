@@ -1,10 +1,13 @@
 """The stack's network: a subnet of its own, split in two.
 
-The lower half holds the stack's services at fixed addresses (and whatever an
-admin attaches with an address from it); Docker hands the upper half to users'
-servers. The user network fence (jhdeploy_hub.fence) keeps the upper half from
-reaching itself, this host and the cloud metadata address. engine.py creates
-and inspects the network; this module only knows the layout.
+The lower half holds the hub and the proxy at fixed addresses (ADDRESSES; set
+by compose/fence.yml), and whatever an admin attaches with an address from it.
+Docker hands the upper half to every other container: users' servers, and a
+service with no fixed address, such as Caddy (use_ssl_le). The user network
+fence (jhdeploy_hub.fence) keeps the upper half from reaching itself, this host
+and the cloud metadata address; so such a service still reaches the hub, the
+proxy and the internet, and no user's server reaches it. engine.py creates and
+inspects the network; this module only knows the layout.
 """
 
 from __future__ import annotations

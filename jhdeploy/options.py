@@ -10,7 +10,7 @@ records' fields call for, stack.py what a chosen set of records means, and
 tests/unit/test_options.py checks each record against `compose config`.
 
 docs/development.md walks through adding an option, with the edits it takes.
-This module imports nothing else of jhdeploy, so every other module may ask it.
+This module imports only layout's service names, so every other module may ask it.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 FIELDS = ("services", "ports", "volumes", "secrets", "copied")
 EXAMPLE_NETWORK = network.Plan(network.EXAMPLE).compose_env()
 # One distinct host port per port setting, so that a published port names its setting.
-PORTS = {"JUPYTERHUB_HTTPS_PORT": "10443", "JUPYTERHUB_HTTP_PORT": "10080", "LE_HTTP_PORT": "10081"}
+PORTS = {row.name: str(10080 + number) for number, row in enumerate(settings.SETTINGS) if row.kind == "port"}
 LE = {"JUPYTERHUB_SSL": "use_ssl_le", "JH_FQDN": "hub.example.org", "JH_EMAIL": "a@example.org",
       "ACME_CA_ROOT": "conf/caddy/acme-ca-root.caddy"}
 # Between them, these stacks select every record.
