@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from jhdeploy_hub.contract import SERVER_LABEL, STACK_LABEL, USER_LABEL
+from jhdeploy_hub.contract import FORMAT_LABEL, SERVER_LABEL, SETTINGS_FORMAT, STACK_LABEL, USER_LABEL
 
 from jhdeploy import changes, network, state
 from jhdeploy.errors import DeployError
@@ -101,15 +101,21 @@ def image_exists(c, ref: str) -> bool:
     return probe(c, ["docker", "image", "inspect", ref]).ok
 
 
-def require_images(c, refs) -> None:
-    """Fail, naming each missing one, unless this engine has all of `refs`: one `docker image inspect`
-    when all are there (each start asks)."""
-    refs = list(refs)
-    if probe(c, ["docker", "image", "inspect", "--format", "{{.Id}}", *refs]).ok:
-        return
-    missing = [ref for ref in refs if not image_exists(c, ref)]
+def require_images(c, stack: Stack) -> None:
+    """Fail, naming each missing one, unless this engine has every image the stack needs, and unless the
+    hub image reads the settings these tasks write: one `docker image inspect` when all is well (each
+    start asks)."""
+    refs, hub = list(stack.images.values()), stack.images["LOCAL_HUB_IMAGE"]
+    result = probe(c, ["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{FORMAT_LABEL}"}}}}',
+                       hub, *refs])
+    missing = [] if result.ok else [ref for ref in refs if not image_exists(c, ref)]
     if missing:
         raise DeployError(f"Image(s) not built yet: {', '.join(missing)}. Run `invoke build` first.")
+    reads = result.stdout.split("\n")[0].strip() if result.ok else ""
+    if reads != str(SETTINGS_FORMAT):
+        raise DeployError(f"The hub image {hub} reads hub settings of format {reads or 1}; these tasks write format "
+                          f"{SETTINGS_FORMAT}. Nothing was changed. Run `invoke hub-image` (the other images can "
+                          "stay), then this task again.")
 
 
 def ensure_volume(c, name: str, project: str) -> bool:

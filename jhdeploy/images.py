@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from jhdeploy_hub import contract
+
 from jhdeploy.layout import image_ref
 from jhdeploy.settings import Settings
 
@@ -72,6 +74,8 @@ def up_to(layer: Layer) -> list[Layer]:
 
 def build_args(layer: Layer, s: Settings) -> dict[str, str]:
     args = {"BASE_IMAGE": s[layer.parent_key]}
+    if layer.tag_key == "LOCAL_HUB_IMAGE":  # the hub image's label: the hub settings it reads
+        args["SETTINGS_FORMAT"] = str(contract.SETTINGS_FORMAT)
     for key in layer.arg_keys:
         value = s[key]
         args[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)

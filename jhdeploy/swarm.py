@@ -73,7 +73,7 @@ def ensure_overlay_network(c, stack: Stack) -> bool:
 
 
 def image_warnings(c, stack: Stack, nodes: int) -> list[str]:
-    engine.require_images(c, stack.images.values())
+    engine.require_images(c, stack)
     warnings = []
     if nodes > 1 and not stack.settings["REGISTRY"]:
         warnings.append(f"warning: this swarm has {nodes} nodes but REGISTRY is empty: the images exist only on "

@@ -7,8 +7,10 @@ imports nothing, so that both sides can.
 
 from __future__ import annotations
 
-# The version of state/hub/settings.json: the tasks write it, the hub refuses any other.
+# The version of state/hub/settings.json: the tasks write it, the hub refuses any other. The hub
+# image carries it as a label, so that a start refuses a hub image that reads another.
 SETTINGS_FORMAT = 2
+FORMAT_LABEL = "org.jhdeploy.settings-format"
 
 HUB_ROOT = "/srv/jupyterhub"
 CONF = f"{HUB_ROOT}/conf"  # where compose/base.yml mounts conf/, read-only

@@ -1,8 +1,14 @@
 from pathlib import Path
 
-from jhdeploy import images, settings
-from jhdeploy.build import resume_command
+import pytest
+from jhdeploy_hub import contract
 
+from jhdeploy import engine, images, settings
+from jhdeploy.build import resume_command
+from jhdeploy.errors import DeployError
+from jhdeploy.stack import Stack
+
+REPO = Path(__file__).resolve().parents[2]
 S = settings.from_mapping({"DOCKER_NOTEBOOK_BASE": "mirror.example/minimal-notebook:1"})
 
 
@@ -68,3 +74,27 @@ def test_lab_overrides_merge_ours_over_the_base_images_and_decide_the_news():
     assert merged[module.NOTIFICATION] == {"checkForUpdates": False, "doNotDisturbMode": True, "fetchNews": "false"}
     assert merged["other:plugin"] == {"a": 1}
     assert module.merged({}, ours, news=True)[module.NOTIFICATION]["fetchNews"] == "true"
+
+
+def test_the_hub_image_is_labelled_with_the_settings_format_its_package_reads():
+    hub = images.BY_NAME["hub"]
+    assert images.build_args(hub, S)["SETTINGS_FORMAT"] == str(contract.SETTINGS_FORMAT)
+    assert f"LABEL {contract.FORMAT_LABEL}=${{SETTINGS_FORMAT}}" in (REPO / hub.dockerfile).read_text()
+
+
+class Answers:
+    """An invoke Context whose commands all answer `stdout`."""
+
+    def __init__(self, stdout: str):
+        self.stdout, self.ok = stdout, True
+
+    def run(self, command, **kwargs):
+        return self
+
+
+def test_a_start_refuses_a_hub_image_that_reads_other_settings_before_anything_changes():
+    stack = Stack(REPO, S)
+    engine.require_images(Answers(f"{contract.SETTINGS_FORMAT}\n\n\n\n"), stack)  # this checkout's images
+    with pytest.raises(DeployError, match="reads hub settings of format 1; these tasks write format .* Nothing was "
+                                          r"changed. Run `invoke hub-image`"):
+        engine.require_images(Answers("\n\n\n\n"), stack)  # built before the label existed
