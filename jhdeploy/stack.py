@@ -227,6 +227,9 @@ class Stack:
         if self.settings["ACME_CA_ROOT"]:
             env["ACME_CA_ROOT_PATH"] = str((self.root / self.settings["ACME_CA_ROOT"]).resolve())
         env["PUBLISH_IP"] = self.bind_ip
+        # Where the hub finds conf/ and its settings (hub/jhdeploy_hub/contract.py).
+        env["HUB_CONF"], env["HUB_CONFIG_FILE"] = contract.CONF, contract.CONFIG_FILE
+        env["HUB_STATE"] = str(PurePosixPath(contract.SETTINGS_FILE).parent)
         copied = {name: self.secret_source(name) for name in self.copied_secrets}
         digest = hashlib.sha256()
         for name, path in copied.items():
