@@ -108,8 +108,8 @@ class Looked:
 
 def for_looking(c, root: Path, doing: str, mode: str = "compose") -> Looked:
     """For a task that only looks or takes down: what runs, from state/, whatever `.env` says; says in one
-    line when `.env` was not used ("...; `doing` the running 'PROJECT'"), then checks that Docker and
-    Compose v2 answer.
+    line when `.env` was not used (the same line for every task) or names another project ("...; `doing`
+    the running 'PROJECT'"), then checks that Docker and Compose v2 answer.
 
     With nothing recorded there is nothing else to go by, so an invalid `.env` is refused as usual."""
     saved = state.load(root)
@@ -120,7 +120,8 @@ def for_looking(c, root: Path, doing: str, mode: str = "compose") -> Looked:
         env_stack = from_env(root)
     except INVALID as error:
         first = (error.problems if isinstance(error, SettingsError) else [str(error)])[0]
-        note = f"note: .env is invalid and was not used ({first}); {doing} the running {stack.project!r}."
+        note = (f"note: .env is invalid and was not used ({first}); this acts on {stack.project!r} as "
+                "`invoke start` recorded it.")
     if env_stack and env_stack.project != stack.project:
         note = f"note: .env now names the project {env_stack.project!r}; {doing} the running {stack.project!r}."
     if note:

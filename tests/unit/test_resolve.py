@@ -32,7 +32,7 @@ def test_an_invalid_env_is_said_in_one_line_and_the_running_stack_is_used(checko
     assert said.out == ""
     assert said.err.count("\n") == 1 and said.err.startswith(
         "note: .env is invalid and was not used (JUPYTERHUB_SSL='bogus' is not allowed")
-    assert said.err.rstrip().endswith("; stopping the running 'lab'.")
+    assert said.err.rstrip().endswith("; this acts on 'lab' as `invoke start` recorded it.")
 
 
 def test_an_env_that_names_another_project_is_said_and_the_running_one_is_used(checkout, capsys):
