@@ -255,8 +255,10 @@ class Stack:
         return None
 
     def hub_namespace(self) -> dict[str, Any]:
-        """What a hub service's arguments may name: the settings, and the decisions made here."""
-        return {**self.settings.values, "cull_users": self.cull_users}
+        """What a hub service's arguments may name: the settings (never a secret one: arguments show in
+        `ps`), and the decisions made here."""
+        values = self.settings.values
+        return {**{key: values[key] for key in self.settings.public}, "cull_users": self.cull_users}
 
     def hub_services(self) -> tuple[dict[str, dict], dict[str, dict]]:
         """JupyterHub's services and roles, by name, from the records that apply (Z2JH's hub.services
