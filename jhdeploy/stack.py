@@ -91,7 +91,7 @@ class Stack:
     @property
     def fenced(self) -> bool:
         """The user network fence is on (options.FENCE)."""
-        return self.applies(options.FENCE)
+        return options.FENCE in self.addons
 
     @property
     def overrides(self) -> list[options.Override]:
@@ -120,14 +120,6 @@ class Stack:
     def volumes(self) -> list[str]:
         """The stack's own named volumes (user volumes are found by their prefix)."""
         return [self.settings[key] for key in self.added("volumes")]
-
-    @property
-    def mounted_secrets(self) -> list[str]:
-        return self.added("secrets")
-
-    @property
-    def copied_secrets(self) -> list[str]:
-        return self.added("copied")
 
     @property
     def uses_tls(self) -> bool:
@@ -230,7 +222,7 @@ class Stack:
         # Where the hub finds conf/ and its settings (hub/jhdeploy_hub/contract.py).
         env["HUB_CONF"], env["HUB_CONFIG_FILE"] = contract.CONF, contract.CONFIG_FILE
         env["HUB_STATE"] = str(PurePosixPath(contract.SETTINGS_FILE).parent)
-        copied = {name: self.secret_source(name) for name in self.copied_secrets}
+        copied = {name: self.secret_source(name) for name in self.added("copied")}
         digest = hashlib.sha256()
         for name, path in copied.items():
             if path.exists():
@@ -244,7 +236,7 @@ class Stack:
     @property
     def cull_users(self) -> bool:
         """Idle users are deleted too: when asked, and always for temporary users."""
-        return self.settings["CULL_USERS"] or self.authenticator.temporary_users
+        return self.authenticator.temporary_users or self.settings["CULL_USERS"]
 
     @property
     def temporary_volume(self) -> str | None:
@@ -314,7 +306,7 @@ class Stack:
             "secrets": {name: {"path": str(container_secret(name)),
                                "content_traits": list(options.SECRETS[name].content_traits),
                                "path_traits": list(options.SECRETS[name].path_traits)}
-                        for name in self.mounted_secrets},
+                        for name in self.added("secrets")},
             "services": services,
             "roles": roles,
             "notebook_image": self.images["LOCAL_NOTEBOOK_IMAGE"],
