@@ -90,7 +90,7 @@ def migrate_to_postgres(c, stack: Stack, target: Stack) -> None:
         return
     engine.ensure_stack_resources(c, target)
     engine.compose(c, target, ["up", "--detach", "--wait", POSTGRES_SERVICE], hide="both")
-    result = dbtools(c, target, "migrate-to-postgres", warn=True)
+    result = dbtools(c, target, "migrate-to-postgres", stack.database_url, warn=True)
     stop_postgres(c, target)
     if not result.ok:
         raise DeployError("✗ Migration failed; the SQLite database is unchanged. See the messages above.")

@@ -142,6 +142,11 @@ class Stack:
         return self.settings["JUPYTERHUB_BIND_IP"] or self.ssl.default_bind_ip
 
     @property
+    def database_url(self) -> str:
+        """The hub database's URL, without its password (the hub adds it from the mounted secret)."""
+        return self.database.url.format(**self.settings.raw)
+
+    @property
     def uses_postgres(self) -> bool:
         """The PostgreSQL service of compose/postgres.yml, not an external database."""
         return POSTGRES_SERVICE in self.services
@@ -301,7 +306,7 @@ class Stack:
             "oauth_callback_url": self.oauth_callback_url if self.authenticator.oauth_callback else None,
             "temporary_volume": self.temporary_volume,
             "users": {"allowed": sorted(self.users.allowed), "admins": sorted(self.users.admins)},
-            "database": {"url": db.url.format(**s.raw),
+            "database": {"url": self.database_url,
                          "password_file": str(container_secret(db.password_secret)) if db.password_secret else None},
             "secrets": {name: {"path": str(container_secret(name)),
                                "content_traits": list(options.SECRETS[name].content_traits),

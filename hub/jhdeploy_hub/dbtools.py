@@ -17,30 +17,30 @@ def configured_engine():
     """The database the tasks' settings name, with the password from its mounted secret."""
     from sqlalchemy import create_engine
 
-    hub = config.load_settings()
     c = Config()
-    config.update_database(hub, c)
-    return create_engine(c.JupyterHub.db_url), hub["settings"]
+    config.update_database(config.load_settings(), c)
+    return create_engine(c.JupyterHub.db_url)
 
 
 def revision() -> str:
     """The alembic revision of the hub database, or 'empty' when it has none yet."""
     from sqlalchemy import inspect, text
 
-    engine, _ = configured_engine()
+    engine = configured_engine()
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return "empty"
         return connection.execute(text("SELECT version_num FROM alembic_version")).scalar() or "empty"
 
 
-def migrate_to_postgres() -> int:
-    """Copy every table of the SQLite hub database into the (empty) PostgreSQL one."""
+def migrate_to_postgres(source_url: str) -> int:
+    """Copy every table of the SQLite hub database at `source_url` (the tasks name it) into the (empty)
+    PostgreSQL one that the settings name."""
     from jupyterhub import orm
     from sqlalchemy import MetaData, Table, create_engine, func, inspect, select, text
 
-    target, s = configured_engine()  # `invoke migrate-db` wrote settings that name PostgreSQL
-    source = create_engine(f"sqlite:///{s['DATA_VOLUME_CONTAINER']}/jupyterhub.sqlite")
+    target = configured_engine()  # `invoke migrate-db` wrote settings that name PostgreSQL
+    source = create_engine(source_url)
     with target.connect() as connection:
         inspector = inspect(connection)
         if inspector.has_table("users") and connection.execute(text("SELECT count(*) FROM users")).scalar():
@@ -82,9 +82,9 @@ def main(argv: list[str]) -> int:
     if command == "revision":
         print(revision())
         return 0
-    if command == "migrate-to-postgres":
-        return migrate_to_postgres()
-    print("usage: python3 -m jhdeploy_hub.dbtools revision|migrate-to-postgres", file=sys.stderr)
+    if command == "migrate-to-postgres" and len(argv) == 2:
+        return migrate_to_postgres(argv[1])
+    print("usage: python3 -m jhdeploy_hub.dbtools revision | migrate-to-postgres SQLITE_URL", file=sys.stderr)
     return 2
 
 

@@ -55,3 +55,10 @@ def test_nothing_of_the_host_checkout_is_mounted_into_the_hub_but_conf_and_its_s
         text = path.read_text()
         for mounted in ("../jhdeploy", "../.env", "../userlist", "../hub"):
             assert f"{mounted}:" not in text, (path.name, mounted)
+
+
+def test_the_migration_copies_from_the_sqlite_url_the_tasks_name():
+    """The hub side derives no path: `invoke migrate-db` passes the source database's URL."""
+    from jhdeploy_hub import dbtools
+
+    assert dbtools.main(["migrate-to-postgres"]) == 2  # no URL: usage, nothing done

@@ -119,3 +119,9 @@ def test_addons_apply_by_their_setting_mode_and_ssl_mode():
     assert "compose/fence.yml" not in files("swarm") and "compose/swarm.yml" in files("swarm")
     assert "compose/acme_ca_root.yml" not in files(ACME_CA_ROOT="conf/ca.pem")
     assert "compose/acme_ca_root.yml" in files(ACME_CA_ROOT="conf/ca.pem", JUPYTERHUB_SSL="use_ssl_le")
+
+
+def test_the_database_url_is_decided_by_its_record():
+    assert stack().database_url == "sqlite:////data/jupyterhub.sqlite"
+    assert stack(JUPYTERHUB_DB_URL="postgres").database_url == "postgresql+psycopg2://jupyterhub@postgres:5432/jupyterhub"
+    assert stack(JUPYTERHUB_DB_URL="postgresql://u@db/h").hub_settings()["database"]["url"] == "postgresql://u@db/h"
