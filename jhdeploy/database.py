@@ -24,12 +24,16 @@ def require_stopped(c, stack: Stack, what: str) -> None:
 def dbtools(c, stack: Stack, *args: str, **kwargs):
     """`python3 -m jhdeploy_hub.dbtools ARGS` in a one-off hub container with this stack's settings."""
     state.write_hub_settings(c, stack)
-    return engine.compose(c, stack, ["run", "--rm", "-T", "--entrypoint", "python3", HUB_SERVICE,
-                                     "-m", "jhdeploy_hub.dbtools", *args], **kwargs)
+    return engine.compose_run(c, stack, ["-T", "--entrypoint", "python3", HUB_SERVICE, "-m", "jhdeploy_hub.dbtools",
+                                         *args], **kwargs)
 
 
 def schema_revision(c, stack: Stack) -> str:
     result = dbtools(c, stack, "revision", hide="both", echo=False)
+    if not result.ok or not result.stdout.strip():
+        stop_postgres(c, stack)
+        raise DeployError(f"✗ The hub image could not read the database's schema revision: "
+                          f"{result.stderr.strip()[-500:]}")
     return result.stdout.strip().splitlines()[-1]
 
 
@@ -74,7 +78,12 @@ def upgrade(c, stack: Stack) -> None:
                                    "container and report both schema revisions"):
         return
     before = schema_revision(c, stack)
-    engine.compose(c, stack, ["run", "--rm", "-T", HUB_SERVICE, "jupyterhub", "upgrade-db", "-f", CONFIG_FILE])
+    upgraded = engine.compose_run(c, stack, ["-T", HUB_SERVICE, "jupyterhub", "upgrade-db", "-f", CONFIG_FILE])
+    if not upgraded.ok:
+        stop_postgres(c, stack)
+        raise DeployError(f"✗ `jupyterhub upgrade-db` failed (exit {upgraded.exited}); its output is above. The "
+                          "backup above holds the database as it was. Fix the cause, then run `invoke upgrade-db` "
+                          "again.")
     after = schema_revision(c, stack)
     stop_postgres(c, stack)
     change = f"{before} -> {after}" if before != after else f"already current ({after}); nothing changed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import secrets
 import shlex
 import sys
 import time
@@ -92,6 +93,20 @@ def compose(c, stack: Stack, args: list[str], **kwargs):
     return run(c, compose_argv(c, stack, args), **kwargs)
 
 
+def compose_run(c, stack: Stack, args: list[str], **kwargs):
+    """`compose run ARGS` in a one-off container, removed after, whose result carries the container's own
+    exit code: Compose 2.40 on Docker Engine 20.10 (Debian's) exits 0 whatever the container exited with.
+    Never raises for the container's code; callers read `.ok`."""
+    name = f"{stack.project}-run-{secrets.token_hex(4)}"
+    result = compose(c, stack, ["run", "--name", name, *args], **{**kwargs, "warn": True})
+    if changes.dry(c):
+        return result
+    code = probe(c, ["docker", "inspect", "--format", "{{.State.ExitCode}}", name]).stdout.strip()
+    run(c, ["docker", "rm", "--force", name], hide="both", echo=False, warn=True)
+    result.exited = int(code) if code.isdigit() else result.exited or 1
+    return result
+
+
 def compose_probe(c, stack: Stack, args: list[str]):
     return c.run(shlex.join(compose_argv(c, stack, args)), env=compose_env(c, stack), hide=True, warn=True,
                  dry=False, echo=False, in_stream=False)
@@ -164,7 +179,7 @@ def fence(c, stack: Stack, action: str, running: bool = True):
             "--users", str(network_plan(c, stack).users)]
     if running:
         return compose_probe(c, stack, ["exec", "-T", FENCE_SERVICE, *argv])
-    return compose(c, stack, ["run", "--rm", "--no-deps", FENCE_SERVICE, *argv], warn=True, hide="both", echo=False)
+    return compose_run(c, stack, ["--no-deps", FENCE_SERVICE, *argv], hide="both", echo=False)
 
 
 def ensure_stack_resources(c, stack: Stack) -> list[str]:

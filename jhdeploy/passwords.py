@@ -26,8 +26,8 @@ def in_hub(c, stack: Stack, *command: str) -> str:
         result = engine.compose_probe(c, stack, ["exec", "-T", HUB_SERVICE, *argv])
     else:
         engine.ensure_stack_resources(c, stack)
-        result = engine.compose(c, stack, ["run", "--rm", "--no-deps", "-T", "--entrypoint", argv[0], HUB_SERVICE,
-                                           *argv[1:]], hide="both", echo=False, warn=True)
+        result = engine.compose_run(c, stack, ["--no-deps", "-T", "--entrypoint", argv[0], HUB_SERVICE, *argv[1:]],
+                                    hide="both", echo=False)
     lines = result.stdout.strip().splitlines()
     if not result.ok or not lines:
         raise DeployError(f"✗ The hub image could not derive the password: {result.stderr.strip()[-500:]}")
