@@ -141,3 +141,20 @@ def test_migration_from_sqlite_to_postgres_keeps_the_users(hub):
     client = admin(hub)
     assert users(client) == {"alice": True, "bob": False, "frank": True}
     assert client.api("POST", "/users", json={"usernames": ["gina"]}).status_code == 201  # ids continue
+
+
+def test_a_one_off_container_reports_its_own_exit_code_and_goes(hub):
+    """Compose 2.40 on Docker Engine 20.10 exits 0 whatever a `compose run` container exits with; the
+    tasks' one-off containers (migrate-db, upgrade-db, user-password) must still see a failure."""
+    from invoke import Config, Context
+
+    from jhdeploy import engine
+    from jhdeploy.resolve import from_env
+
+    quiet = Context(Config(overrides={"run": {"in_stream": False}}))
+    stack = from_env(hub.root, environ={})
+    # The fence's service: the hub's own would ask for the running hub's fixed address.
+    result = engine.compose_run(quiet, stack, ["--no-deps", "-T", "--entrypoint", "python3", "fence", "-c",
+                                               "raise SystemExit(3)"], hide="both", echo=False)
+    assert result.exited == 3 and not result.ok, result.stdout + result.stderr
+    assert docker("ps", "--all", "--quiet", "--filter", f"name={hub.project}-run-").stdout.strip() == ""
