@@ -19,6 +19,7 @@ from typing import Any
 
 from jhdeploy import engine, envfile, setup, state, userlist, validation
 from jhdeploy import settings as settings_module
+from jhdeploy.errors import DeployError
 from jhdeploy.settings import SettingsError
 from jhdeploy.stack import Stack
 
@@ -56,7 +57,11 @@ def from_env(root: Path, flags: Mapping[str, str] | None = None, environ: Mappin
 
 def from_saved(root: Path, saved: Mapping[str, Any]) -> Stack:
     """The stack `invoke start` recorded (state.py), whatever `.env` says now."""
-    return Stack(root, settings_module.from_mapping(saved["settings"], saved["flags"]), mode=saved["mode"])
+    try:
+        return Stack(root, settings_module.from_mapping(saved["settings"], saved["flags"]), mode=saved["mode"])
+    except (SettingsError, KeyError, TypeError, AttributeError) as error:
+        raise DeployError(f"{root / state.FOLDER / 'stack.json'} no longer describes a stack ({error}). Check "
+                          "`docker ps`, stop leftover containers by hand, then remove that file.") from None
 
 
 def running(root: Path) -> Stack | None:

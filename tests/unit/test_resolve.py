@@ -7,6 +7,7 @@ import pytest
 from invoke import Context
 
 from jhdeploy import engine, resolve, settings, state
+from jhdeploy.errors import DeployError
 from jhdeploy.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,3 +70,10 @@ def test_the_archived_env_is_resolved_by_the_same_rules_as_env(tmp_path):
         resolve.from_text(tmp_path, "USER_STORAGE_PATH=relative\n", "", environ={})
     with pytest.raises(settings.SettingsError, match="needs GITHUB_CLIENT_ID"):
         resolve.from_text(tmp_path, "JUPYTERHUB_AUTHENTICATOR=github_authenticator\n", "", environ={})
+
+
+def test_a_saved_state_that_no_longer_resolves_says_what_to_do(checkout):
+    path = checkout / "state/stack.json"
+    path.write_text(path.read_text().replace('"COMPOSE_PROJECT_NAME": "lab"', '"COMPOSE_PROJECT_NAME": "Not Valid"'))
+    with pytest.raises(DeployError, match="stack.json no longer describes a stack .*COMPOSE_PROJECT_NAME"):
+        resolve.for_looking(Context(), checkout, "stopping")
