@@ -28,16 +28,17 @@ INVALID = (SettingsError, userlist.UserlistError)
 
 def from_text(root: Path, env_text: str, userlist_text: str, flags: Mapping[str, str] | None = None,
               environ: Mapping[str, str] | None = None, mode: str = "compose",
-              sources: tuple[str, str] = (".env", "userlist")) -> Stack:
+              sources: tuple[str, str] = (".env", "userlist"), provided: frozenset[str] = frozenset()) -> Stack:
     """Resolve the text of a `.env` and a `userlist` (with task flags and the environment) into a checked
-    stack in `root`. Raises SettingsError or userlist.UserlistError, naming every problem."""
+    stack in `root`; `provided` names files that a restore brings into secrets/. Raises SettingsError or
+    userlist.UserlistError, naming every problem."""
     try:
         entries = envfile.parse(env_text, source=sources[0])
     except envfile.EnvFileError as error:
         raise SettingsError([str(error)]) from None
     s = settings_module.resolve(entries, os.environ if environ is None else environ, flags)
     stack = Stack(root, s, userlist.parse(userlist_text, source=sources[1]), mode)
-    found = validation.problems(stack)
+    found = validation.problems(stack, provided)
     if found:
         raise SettingsError(found)
     return stack

@@ -70,10 +70,11 @@ def plan(current: Stack, archive: Path, content: Path) -> Plan:
     except backup.DamagedArchive as error:
         raise refuse(str(error)) from None
     config = content / "config"
+    secrets = _secret_names(archive, manifest, content)
     try:
         stack = resolve.from_text(current.root, resolve.read_text(config / ".env"),
                                   resolve.read_text(config / "userlist"),
-                                  sources=("the archived .env", "the archived userlist"))
+                                  sources=("the archived .env", "the archived userlist"), provided=frozenset(secrets))
     except resolve.INVALID as error:
         raise refuse(f"the archived .env or userlist is not valid here:\n{error}") from None
     prefix = stack.user_volume_prefix
@@ -84,7 +85,6 @@ def plan(current: Stack, archive: Path, content: Path) -> Plan:
     if manifest["database"] != stack.database.name:
         raise refuse(f"the archive holds a {manifest['database']} database, and its .env says "
                      f"{stack.database.name}")
-    secrets = _secret_names(archive, manifest, content)
     return Plan(archive, manifest, content, stack, _what_changes(current, stack, manifest, secrets))
 
 

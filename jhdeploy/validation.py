@@ -7,6 +7,7 @@ fields say which rules apply, and each rule lives here once.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,14 +41,17 @@ def shared_folder_problems(stack: Stack) -> Iterator[str]:
                "choose a folder outside it.")
 
 
-def auth_problems(stack: Stack) -> Iterator[str]:
-    """What the chosen authenticator's record calls for and the settings lack, with where to get it."""
+def auth_problems(stack: Stack, provided: frozenset[str] = frozenset()) -> Iterator[str]:
+    """What the chosen authenticator's record calls for and the settings lack, with where to get it.
+    `provided`: files that will be in secrets/ by the time the stack starts (a restore brings them)."""
     s, auth = stack.settings, stack.authenticator
     for key, where in auth.required:
         if not s[key]:
             yield f"JUPYTERHUB_AUTHENTICATOR={auth.name} needs {key}: {where}."
     key, name = auth.from_env or ("", "")
-    if name and not options.SECRETS[name].generate and not s[key] and not stack.secret_path(name).exists():
+    file = options.SECRETS[name].file if name else ""
+    if name and not options.SECRETS[name].generate and not s[key] and not (stack.secret_path(name).exists()
+                                                                           or file in provided):
         yield (f"JUPYTERHUB_AUTHENTICATOR={auth.name} needs {key} in .env, or the secret in "
                f"secrets/{options.SECRETS[name].file}: it comes with the client id.")
     key, endpoints = auth.discovery or ("", ())
@@ -99,10 +103,11 @@ def swarm_problems(stack: Stack) -> Iterator[str]:
                "or a full SQLAlchemy URL to a PostgreSQL server of your own.")
 
 
-def problems(stack: Stack) -> list[str]:
+def problems(stack: Stack, provided: frozenset[str] = frozenset()) -> list[str]:
     """Every rule the stack breaks; empty when a task may act on it. The SSL mode's record says which
-    certificate rules apply."""
-    rules = [file_problems, shared_folder_problems, auth_problems, swarm_problems]
+    certificate rules apply; `provided` names secret files that a restore brings along."""
+    rules = [file_problems, shared_folder_problems, functools.partial(auth_problems, provided=provided),
+             swarm_problems]
     rules += [acme_problems] if stack.ssl.acme else []
     rules += [own_certificate_problems] if stack.ssl.tls_files else []
     return [problem for rule in rules for problem in rule(stack)]

