@@ -8,11 +8,10 @@ import fnmatch
 import re
 import shutil
 import socket
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from jhdeploy import engine, images, resolve, secretfiles, setup
+from jhdeploy import engine, images, resolve, secretfiles
 from jhdeploy.errors import DeployError
 from jhdeploy.settings import SettingsError
 from jhdeploy.stack import Stack
@@ -227,8 +226,7 @@ def failed(checks: list[Check]) -> list[Check]:
 
 def run(c, root: Path) -> None:
     """`invoke doctor`: print every check; fail when any must be fixed before a start."""
-    for name in setup.copy_templates(c, root):
-        print(f"Created {name} from its template.", file=sys.stderr, flush=True)
+    resolve.create_templates(c, root)
     checks = everything(c, root, resolve.running(root))
     for check in checks:
         print(check.line())

@@ -98,13 +98,15 @@ def compose_run(c, stack: Stack, args: list[str], **kwargs):
     exit code: Compose 2.40 on Docker Engine 20.10 (Debian's) exits 0 whatever the container exited with.
     Never raises for the container's code; callers read `.ok`."""
     name = f"{stack.project}-run-{secrets.token_hex(4)}"
-    result = compose(c, stack, ["run", "--name", name, *args], **{**kwargs, "warn": True})
-    if changes.dry(c):
+    try:
+        result = compose(c, stack, ["run", "--name", name, *args], **{**kwargs, "warn": True})
+        if not changes.dry(c):
+            code = probe(c, ["docker", "inspect", "--format", "{{.State.ExitCode}}", name]).stdout.strip()
+            result.exited = int(code) if code.isdigit() else result.exited or 1
         return result
-    code = probe(c, ["docker", "inspect", "--format", "{{.State.ExitCode}}", name]).stdout.strip()
-    run(c, ["docker", "rm", "--force", name], hide="both", echo=False, warn=True)
-    result.exited = int(code) if code.isdigit() else result.exited or 1
-    return result
+    finally:  # interrupted too: no one-off container stays behind
+        if not changes.dry(c):
+            run(c, ["docker", "rm", "--force", name], hide="both", echo=False, warn=True)
 
 
 def compose_probe(c, stack: Stack, args: list[str]):

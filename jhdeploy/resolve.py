@@ -75,13 +75,18 @@ def warn(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def create_templates(c, root: Path) -> None:
+    """.env and userlist from their templates when missing (not on a dry run), said on standard error."""
+    for name in setup.copy_templates(c, root):
+        warn(f"Created {name} from its template.")
+
+
 def for_change(c, root: Path, flags: Mapping[str, str] | None = None, mode: str = "compose",
                needs_engine: bool = True) -> Stack:
     """For a task that changes something: create missing files (not on a dry run), resolve `.env` and
     `userlist` (refusing an invalid one), say its warnings once, create missing secrets; then, unless
     the task needs no Docker Engine, check that Docker and Compose v2 answer."""
-    for name in setup.copy_templates(c, root):
-        warn(f"Created {name} from its template.")
+    create_templates(c, root)
     stack = from_env(root, flags, mode=mode)
     for warning in stack.settings.warnings() + stack.warnings():
         warn(warning)
