@@ -177,10 +177,15 @@ def _backup(c, no_secrets=False, user_volumes=False, keep=0):
 @task(name="restore", help={
     "archive": "The backup archive (a .tar.gz written by `invoke backup`).",
     "yes": "Do not ask before replacing .env, userlist, secrets, the database and user volumes.",
+    "from-project": "The archive's own project name: restore under its names (its volumes, its "
+                    "COMPOSE_PROJECT_NAME) instead of this stack's.",
 })
-def _restore(c, archive, yes=False):
-    """Check an archive, say what it replaces, back up the current state, then restore into the stopped stack."""
-    restore.run(c, ROOT, archive, yes)
+def _restore(c, archive, yes=False, from_project=""):
+    """Check an archive, say what it replaces, back up the current state, then restore into the stopped stack.
+
+    An archive of another project is restored under this stack's name unless --from-project names it.
+    """
+    restore.run(c, ROOT, archive, yes, from_project)
 
 
 @task

@@ -9,7 +9,8 @@ The secrets go into a second owner-only archive beside it, whose checksum the
 manifest records. With --no-secrets there is none, and every secret in the
 archived .env is blanked (the manifest lists those keys).
 
-Each archive is written as NAME.partial, verified, then renamed. Dumps are staged
+Each archive's name is reserved by creating NAME.partial exclusively; it is written there,
+verified, then linked to its name, which never replaces an archive. Dumps are staged
 in a private (0700) folder that goes on every way out; secrets are archived
 straight from secrets/, never copied. A failure leaves no archive, no .partial
 and nothing staged, and says so in one sentence.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -60,7 +62,7 @@ def write_archive(files: dict[str, Path], archive: Path, manifest: dict) -> None
     """Tar and gzip `files` (name in the archive -> path) with a MANIFEST.json, owner-only from the first byte."""
     manifest = {**manifest, "format": FORMAT, "files": {name: sha256(path) for name, path in sorted(files.items())}}
     data = json.dumps(manifest, indent=2).encode()
-    fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
         info = tarfile.TarInfo(MANIFEST)
         info.size = len(data)
@@ -112,17 +114,38 @@ def read_verified(archive: Path, into: Path | None = None) -> dict:
                 found[info.name] = digest.hexdigest()
     except (tarfile.TarError, OSError, EOFError, zlib.error, json.JSONDecodeError, KeyError) as error:
         raise DamagedArchive(f"{archive.name} cannot be read ({error})") from None
-    if manifest.get("format") not in (1, FORMAT):
-        raise DamagedArchive(f"{archive.name} has an unknown format {manifest.get('format')!r}")
+    check_manifest(archive, manifest, {"files": dict})
     if found != manifest["files"]:
         bad = sorted(set(found.items()) ^ set(manifest["files"].items()))
         raise DamagedArchive(f"{archive.name}: checksums do not match the manifest for {sorted({n for n, _ in bad})}")
     secrets = manifest.get("secrets_archive")
+    if secrets and not (isinstance(secrets, dict) and isinstance(secrets.get("sha256"), str)
+                        and isinstance(secrets.get("name"), str) and re.fullmatch(r"[\w.-]+", secrets["name"])):
+        raise DamagedArchive(f"{archive.name} names its secrets archive as {secrets!r}, not as a backup does")
     if secrets:
         sibling = archive.with_name(secrets["name"])
         if not sibling.exists() or sha256(sibling) != secrets["sha256"]:
             raise DamagedArchive(f"{secrets['name']} is missing or does not match the manifest")
     return manifest
+
+
+# What the manifest of a main archive holds, and the type of each.
+MANIFEST_KEYS = {"files": dict, "created": str, "project": str, "database": str, "user_volumes": list,
+                 "secrets_archive": (dict, type(None))}
+
+
+def check_manifest(archive: Path, manifest, keys: dict) -> None:
+    """Raise DamagedArchive, in one sentence, unless `manifest` has a known format and `keys` (name: type)."""
+    if not isinstance(manifest, dict) or manifest.get("format") not in (1, FORMAT):
+        found = manifest.get("format") if isinstance(manifest, dict) else manifest
+        raise DamagedArchive(f"{archive.name} has an unknown format {found!r}")
+    for key, kind in keys.items():
+        if not isinstance(manifest.get(key), kind):
+            raise DamagedArchive(f"{archive.name} has a {MANIFEST} without a valid {key!r}")
+    named = [*manifest["files"], *manifest["files"].values(), *manifest.get("user_volumes", []),
+             *(manifest.get("secrets_archive") or {}).values()]
+    if not all(isinstance(value, str) for value in named):
+        raise DamagedArchive(f"{archive.name} has a {MANIFEST} whose names or checksums are not all text")
 
 
 def blank_secrets(text: str) -> tuple[str, list[str]]:
@@ -146,7 +169,8 @@ def pipe(c, argv: list[str], path: Path, env: dict | None = None, *, into: bool)
 
 
 SQLITE_BACKUP = (
-    "import sqlite3, sys\n"
+    "import os, sqlite3, sys\n"
+    "if not os.path.exists(sys.argv[1]): sys.exit(0)\n"  # never started: an empty database section
     "source = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\n"
     "copy = sqlite3.connect('/tmp/backup.sqlite')\n"
     "source.backup(copy)\n"  # SQLite's online backup API: consistent while the hub writes
@@ -177,15 +201,21 @@ def needed_bytes(c, stack: Stack, volumes: list[str]) -> float:
     return sum(sizes.get(name, 0.0) for name in [*stack.volumes, *volumes]) * SPARE
 
 
-def unique_name(directory: Path, project: str) -> str:
-    """PROJECT-backup-STAMP, with -2, -3... when a backup of the same second exists."""
+def reserve_name(directory: Path, project: str) -> str:
+    """PROJECT-backup-STAMP, with -2, -3... when that name is taken, reserved by creating its .partial file
+    exclusively: two backups started in the same second never share a name."""
     base = f"{project}-backup-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    taken = {p.name.split(".")[0].removesuffix("-secrets") for p in directory.iterdir()}
-    name, number = base, 1
-    while name in taken:
-        number += 1
-        name = f"{base}-{number}"
-    return name
+    for number in itertools.count(1):
+        name = base if number == 1 else f"{base}-{number}"
+        archive = directory / f"{name}.tar.gz"
+        try:
+            os.close(os.open(archive.with_name(archive.name + PARTIAL), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            continue
+        if not archive.exists():  # checked after reserving: a finished backup drops its .partial last
+            return name
+        archive.with_name(archive.name + PARTIAL).unlink()
+    raise AssertionError("unreachable")
 
 
 def archives_of(directory: Path, project: str) -> list[Path]:
@@ -224,23 +254,21 @@ def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: 
         raise DeployError(f"✗ Not enough space in {directory}: the backup needs about {needed / 1e6:.0f} MB "
                           f"(the stack's and {len(volumes)} user volume(s)), and {free / 1e6:.0f} MB are free. "
                           "Nothing was written. Free some space or set BACKUP_DIR, then run `invoke backup` again.")
-    name = unique_name(directory, stack.project)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=directory))  # 0700
+    name = reserve_name(directory, stack.project)
     archive = directory / f"{name}.tar.gz"
     secrets_archive = directory / f"{name}-secrets.tar.gz"
-    written: list[Path] = []
-    staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=directory))  # 0700
     try:
         manifest = _stage(c, stack, staging, volumes, include_secrets)
         if include_secrets and stack.secrets_dir.is_dir():
-            written.append(secrets_archive)
             _write_verified(archived_secrets(stack), secrets_archive, {"kind": "secrets"})
             manifest["secrets_archive"] = {"name": secrets_archive.name, "sha256": sha256(secrets_archive)}
-        written.append(archive)
         _write_verified(files_under(staging), archive, manifest)
     except (OSError, DamagedArchive, DeployError) as error:
-        for path in written:
-            for leftover in (path, path.with_name(path.name + PARTIAL)):
-                leftover.unlink(missing_ok=True)
+        # Only what this backup made: the reserved name's .partial files and its secrets archive.
+        for leftover in (archive.with_name(archive.name + PARTIAL), secrets_archive,
+                         secrets_archive.with_name(secrets_archive.name + PARTIAL)):
+            leftover.unlink(missing_ok=True)
         reason = error.message if isinstance(error, DeployError) else (
             f"{getattr(error, 'strerror', None) or error}" + (f" ({error.filename})" if getattr(error, "filename", "")
                                                                else ""))
@@ -260,7 +288,8 @@ def _write_verified(files: dict[str, Path], archive: Path, manifest: dict) -> No
     partial = archive.with_name(archive.name + PARTIAL)
     write_archive(files, partial, manifest)
     read_verified(partial)
-    os.replace(partial, archive)
+    os.link(partial, archive)  # fails rather than replace an archive of the same name
+    partial.unlink()
 
 
 def _stage(c, stack: Stack, staging: Path, volumes: list[str], include_secrets: bool) -> dict:
@@ -284,6 +313,9 @@ def _stage(c, stack: Stack, staging: Path, volumes: list[str], include_secrets: 
         pipe(c, ["docker", "run", "--rm", "--volume", f"{s['DATA_VOLUME_HOST']}:{data}", "--entrypoint", "python3",
                  hub_image, "-c", SQLITE_BACKUP, f"{data}/jupyterhub.sqlite"], staging / "database/jupyterhub.sqlite",
              into=True)
+        if not (staging / "database/jupyterhub.sqlite").stat().st_size:
+            (staging / "database/jupyterhub.sqlite").unlink()
+            print("  No database yet (the hub has never started): the archive holds none.")
     else:
         print("  The database is external (JUPYTERHUB_DB_URL is a URL): back it up with its own tools.")
     blanked: list[str] = []

@@ -177,5 +177,16 @@ def blank(text: str, keys, note: str) -> tuple[str, list[str]]:
     return text, sorted({entry.key for entry in blanked})
 
 
+def set_value(text: str, key: str, value: str, note: str) -> str:
+    """`text` with `key` set to `value` (a plain word), `note` in a comment line above it; added when absent."""
+    entries = [entry for entry in parse(text) if entry.key == key]
+    if not entries:
+        return f"{text}{'' if text.endswith(chr(10)) or not text else chr(10)}# {key}: {note}\n{key}={value}\n"
+    for entry in reversed(entries):
+        start, end = entry.span
+        text = f"{text[:start]}# {key}: {note}\n{key}={value}{text[end:]}"
+    return text
+
+
 def read(path: Path) -> list[Entry]:
     return parse(path.read_text(encoding="utf-8"), source=path.name) if path.exists() else []

@@ -12,6 +12,8 @@
 #   jhdeploy-standin/caddy:2                  contract of the official caddy image
 #   jhdeploy-standin/pebble:latest            the ACME test server, for the Let's Encrypt tests
 #   jhdeploy-standin/swarm-node:latest        a Docker Engine (and a registry) for the multi-node tests
+#   jhdeploy-standin/restic:0.18.0            contract of restic/restic
+#   jhdeploy-standin/sftp:latest              an SFTP server, for restic's sftp: repositories
 #
 # Behind a TLS-inspecting proxy, point JHDEPLOY_TEST_CA_DIR at a folder of its CA
 # certificates (*.crt): they are trusted while these images are built (pip, npm),
@@ -72,3 +74,5 @@ build jhdeploy-standin/postgres:17 "$here/postgres"
 build jhdeploy-standin/caddy:2 "$here/caddy"
 build jhdeploy-standin/pebble:latest "$here/pebble"
 build jhdeploy-standin/swarm-node:latest "$here/swarm-node"
+build jhdeploy-standin/restic:0.18.0 "$here/restic"
+build jhdeploy-standin/sftp:latest "$here/sftp"
