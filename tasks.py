@@ -18,7 +18,7 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from jhdeploy import backup, build, database, doctor, images, lifecycle, passwords, restore, swarm
+from jhdeploy import backup, build, database, doctor, images, lifecycle, passwords, restore, snapshots, swarm
 from jhdeploy.errors import DeployError
 from jhdeploy.resolve import INVALID
 
@@ -175,17 +175,61 @@ def _backup(c, no_secrets=False, user_volumes=False, keep=0):
 
 
 @task(name="restore", help={
-    "archive": "The backup archive (a .tar.gz written by `invoke backup`).",
+    "archive": "The backup archive (a .tar.gz written by `invoke backup`), or with --snapshot a snapshot.",
+    "snapshot": "ARCHIVE names a restic snapshot instead: an ID from `invoke snapshots`, or latest.",
     "yes": "Do not ask before replacing .env, userlist, secrets, the database and user volumes.",
     "from-project": "The archive's own project name: restore under its names (its volumes, its "
                     "COMPOSE_PROJECT_NAME) instead of this stack's.",
 })
-def _restore(c, archive, yes=False, from_project=""):
-    """Check an archive, say what it replaces, back up the current state, then restore into the stopped stack.
+def _restore(c, archive, snapshot=False, yes=False, from_project=""):
+    """Check an archive (or a snapshot), say what it replaces, back up the current state, then restore into the
+    stopped stack.
 
     An archive of another project is restored under this stack's name unless --from-project names it.
     """
-    restore.run(c, ROOT, archive, yes, from_project)
+    if snapshot:
+        snapshots.restore_stack(c, ROOT, archive, yes, from_project)
+    else:
+        restore.run(c, ROOT, archive, yes, from_project)
+
+
+@task
+def backup_now(c):
+    """Take a restic snapshot now (BACKUP_SCHEDULE), while users work; then apply BACKUP_RETENTION.
+
+    Holds the database, .env, userlist, conf/, secrets/ and every user's files, each user's tagged.
+    """
+    snapshots.run(c, ROOT, "backup-now", ["now"])
+
+
+@task(name="snapshots", help={"user": "Only the snapshots that hold this user's files."})
+def _snapshots(c, user=""):
+    """List the restic snapshots: when, how much each added, whose files it holds."""
+    snapshots.run(c, ROOT, "snapshots", ["list", "--user", user])
+
+
+@task(help={
+    "name": "The user whose files come back (their own server's and named servers' volumes).",
+    "snapshot": "A snapshot ID from `invoke snapshots`, or latest.",
+    "before": "The latest snapshot taken before this date or time (2026-12-01, or 2026-12-01T09:00; UTC).",
+    "path": "Only this file or folder, relative to the user's home.",
+    "replace": "Swap the whole volume for the snapshot's (only while the user's server is stopped; a snapshot "
+               "of the current state is taken first).",
+})
+def restore_user(c, name, snapshot="latest", before="", path="", replace=False):
+    """Bring back one user's files from a snapshot while everyone keeps working.
+
+    By default into restored-<snapshot date>/ in the user's home, never over a newer file, whether or not
+    their server runs.
+    """
+    snapshots.run(c, ROOT, "restore-user", ["restore-user", name, "--snapshot", snapshot, "--before", before,
+                                            "--path", path, *(["--replace"] if replace else [])])
+
+
+@task(help={"user": "Drill with this user's files (default: the first user of the latest snapshot)."})
+def backup_check(c, user=""):
+    """A restore drill: `restic check`, then one user's latest files restored aside and compared by sha256."""
+    snapshots.run(c, ROOT, "backup-check", ["check", "--user", user])
 
 
 @task
@@ -251,7 +295,7 @@ def prepull(c):
 ns = Collection(
     _setup, _build, *(layer_task(layer) for layer in images.LAYERS),
     start, stop, restart, logs, status, _doctor, user_password, announce, config,
-    _backup, _restore, upgrade_db, migrate_db, clean,
+    _backup, _restore, backup_now, _snapshots, restore_user, backup_check, upgrade_db, migrate_db, clean,
     swarm_deploy, swarm_rm, push, prepull,
 )
 ns.configure({"jhdeploy": {"timeout": TIMEOUT}})

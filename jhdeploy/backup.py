@@ -261,9 +261,9 @@ def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: 
     try:
         manifest = _stage(c, stack, staging, volumes, include_secrets)
         if include_secrets and stack.secrets_dir.is_dir():
-            _write_verified(archived_secrets(stack), secrets_archive, {"kind": "secrets"})
+            write_verified(archived_secrets(stack), secrets_archive, {"kind": "secrets"})
             manifest["secrets_archive"] = {"name": secrets_archive.name, "sha256": sha256(secrets_archive)}
-        _write_verified(files_under(staging), archive, manifest)
+        write_verified(files_under(staging), archive, manifest)
     except (OSError, DamagedArchive, DeployError) as error:
         # Only what this backup made: the reserved name's .partial files and its secrets archive.
         for leftover in (archive.with_name(archive.name + PARTIAL), secrets_archive,
@@ -284,7 +284,7 @@ def create(c, stack: Stack, include_secrets: bool = True, include_user_volumes: 
     return archive, time.monotonic() - started
 
 
-def _write_verified(files: dict[str, Path], archive: Path, manifest: dict) -> None:
+def write_verified(files: dict[str, Path], archive: Path, manifest: dict) -> None:
     partial = archive.with_name(archive.name + PARTIAL)
     write_archive(files, partial, manifest)
     read_verified(partial)

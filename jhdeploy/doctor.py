@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from jhdeploy import engine, images, resolve, secretfiles
+from jhdeploy import engine, images, resolve, secretfiles, snapshots
 from jhdeploy.errors import DeployError
 from jhdeploy.settings import SettingsError
 from jhdeploy.stack import Stack
@@ -217,6 +217,8 @@ def everything(c, root: Path, running: Stack | None) -> list[Check]:
         checks += port_checks(c, running or stack) + image_checks(c, stack) + version_checks(c, stack)
         checks += disk_checks(c)
         checks += fence_checks(c, running or stack)
+    checks += [Check(ok, line, f"`invoke logs --service {snapshots.SERVICE}` says why; `invoke backup-now` "
+                               "takes one now", warning=True) for ok, line in snapshots.status_lines(running or stack)]
     return checks + dns_checks(stack)
 
 

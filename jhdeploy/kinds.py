@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from jhdeploy_hub import schedule
+
 from jhdeploy import options
 
 
@@ -128,6 +130,38 @@ def _check_gpus(value: str) -> str | None:
 def _check_registry(value: str) -> str | None:
     ok = re.match(r"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9][a-z0-9._-]*)*$", value)
     return None if ok else "a registry and path such as registry.example.org/team (no scheme, no trailing /)"
+
+
+def _check_schedule(value: str) -> str | None:
+    return schedule.problem(value)
+
+
+# restic's `forget` rules that BACKUP_RETENTION may give, each followed by a count (or a duration for within).
+RETENTION_FLAGS = ("--keep-last", "--keep-hourly", "--keep-daily", "--keep-weekly", "--keep-monthly",
+                   "--keep-yearly", "--keep-within")
+
+
+def _check_retention(value: str) -> str | None:
+    allowed = (f"restic forget rules, each a flag and a count, from {', '.join(RETENTION_FLAGS)} (--keep-within takes "
+               "a duration such as 30d), such as '--keep-daily 7 --keep-weekly 8 --keep-monthly 6'")
+    words = value.split()
+    pairs = list(zip(words[::2], words[1::2], strict=False))
+    if not words or len(words) % 2 or any(flag not in RETENTION_FLAGS for flag, _ in pairs):
+        return allowed
+    for flag, count in pairs:
+        if not (re.match(r"^(\d+[ymdh])+$", count) if flag == "--keep-within" else count.isdigit() and int(count)):
+            return allowed
+    return None
+
+
+def _check_repository(value: str) -> str | None:
+    allowed = ("a folder (relative to this checkout, or absolute), or a restic repository URL: "
+               "sftp:user@host:/path, s3:host/bucket/path or rest:https://host/path")
+    if re.match(r"^(sftp:[\w.-]+@[\w.-]+:\S+|s3:\S+|rest:https?://\S+)$", value):
+        return None
+    if ":" in value or any(ch.isspace() for ch in value) or ".." in value.split("/"):
+        return allowed
+    return None
 
 
 # Host paths a shared folder must never expose: the host's root, its configuration, Docker itself.
@@ -251,6 +285,9 @@ KINDS: dict[str, Kind] = {
     "nonneg": Kind(_check_nonneg, float),
     "gpus": Kind(_check_gpus, lambda value: value if value == "all" else value.split(","), None),
     "shared": Kind(_check_shared),
+    "schedule": Kind(_check_schedule, lambda value: "" if value == schedule.OFF else value),
+    "retention": Kind(_check_retention, str.split, []),
+    "repository": Kind(_check_repository),
     "registry": Kind(_check_registry),
     "profiles": Kind(_check_profiles, parse_profiles, {}),
     "ui": Kind(_no_check, UI_PATHS.__getitem__),

@@ -11,6 +11,8 @@ POSTGRES_SERVICE = "postgres"
 PROXY_SERVICE = "proxy"  # configurable-http-proxy (compose/base.yml)
 FENCE_SERVICE = "fence"  # compose/fence.yml
 PROXY_API_PORT = 8001
+STATE_FOLDER = "state"  # what the tasks record, in the checkout (jhdeploy/state.py)
+SNAPSHOT_STATE = f"{STATE_FOLDER}/backup"  # the backup service's status.json and database dump
 
 
 def image_ref(s, key: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jhdeploy_hub.contract import ANNOUNCEMENT_FILE
 
-from jhdeploy import changes, doctor, engine, health, images, resolve, state
+from jhdeploy import changes, doctor, engine, health, images, resolve, snapshots, state
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import HUB_SERVICE, PROXY_SERVICE
 from jhdeploy.stack import Stack
@@ -205,6 +205,8 @@ def status(c, root: Path) -> None:
         users = engine.user_servers(c, stack.project)
         say(f"User servers: {len(users)}" + "".join(f"\n  {line}" for line in users))
     say(f"Hub health: {health.describe(stack)}")
+    for ok, line in snapshots.status_lines(stack):
+        say(line if ok else f"warning: {line}")
     report = health.certificate_report(stack)
     if report:
         say(report)

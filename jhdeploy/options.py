@@ -53,6 +53,8 @@ class Secret:
     path_traits: tuple[str, ...] = ()  # hub traits set to its path in the hub
     masked: bool = True  # replaced by ******** wherever the tasks print text that may hold it
     archived: bool = True  # `invoke backup` puts it into the secrets archive (never with --no-secrets)
+    restic_path: str = ""  # where the restic containers of the backup service see it, if they need it
+    notice: str = ""  # said loudly, once, when `invoke setup` makes it
 
 
 SECRETS = {secret.name: secret for secret in (
@@ -71,7 +73,33 @@ SECRETS = {secret.name: secret for secret in (
            content_traits=("SharedPasswordAuthenticator.admin_password", "AdminsFirstNativeAuthenticator.admin_key")),
     Secret("ssl_cert", "jupyterhub.crt", "certificate", masked=False),  # a certificate is public
     Secret("ssl_key", "jupyterhub.key", "certificate"),
+    # The snapshots' repository password (BACKUP_SCHEDULE). The snapshots hold the other secrets, not this one.
+    Secret("restic_password", "restic_password", "urlsafe", restic_path="/run/secrets/restic_password",
+           notice="secrets/restic_password encrypts the snapshots (BACKUP_SCHEDULE). Without it they cannot "
+                  "be read: print it with `cat secrets/restic_password` and keep a copy somewhere safe, "
+                  "away from this host."),
+    # An sftp: repository's login, and its host key (public, but refused unless it is this one).
+    Secret("backup_ssh_key", "backup_ssh_key", restic_path="/root/.ssh/id_ed25519"),
+    Secret("backup_known_hosts", "backup_known_hosts", masked=False, restic_path="/root/.ssh/known_hosts"),
+    # An s3: repository's keys, as an AWS shared credentials file.
+    Secret("backup_s3_credentials", "backup_s3_credentials", restic_path="/root/.aws/credentials"),
 )}
+
+
+# --- Snapshot repositories (BACKUP_REPOSITORY) ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Repository:
+    scheme: str  # how BACKUP_REPOSITORY starts; "" for a folder on this host
+    secrets: tuple[str, ...] = ()  # the Secrets the restic containers need for it, beyond the password
+
+
+REPOSITORIES = (Repository("sftp:", ("backup_ssh_key", "backup_known_hosts")),
+                Repository("s3:", ("backup_s3_credentials",)), Repository("rest:"), Repository(""))
+
+
+def repository_of(value: str) -> Repository:
+    return next(kind for kind in REPOSITORIES if value.startswith(kind.scheme))
 
 
 # --- Services of the hub (JupyterHub's `services` and `load_roles`) ------------------------------
@@ -235,6 +263,11 @@ CULLER = HubService(
 FENCE = Addon("user network fence", "USER_NETWORK_FENCE", Override("compose/fence.yml", services=("fence",)),
               modes=("compose",))
 
+# BACKUP_SCHEDULE other than off: the backup service takes restic snapshots (hub/jhdeploy_hub/snapshots.py).
+# Its restic containers mount users' volumes on this host, so Compose mode only.
+SNAPSHOTS = Addon("snapshots", "BACKUP_SCHEDULE", Override("compose/backup.yml", services=("backup",)),
+                  modes=("compose",))
+
 ADDONS = (
     # A private ACME server's root (Pebble in the tests, an internal step-ca in real life).
     Addon("private ACME root", "ACME_CA_ROOT", Override("compose/acme_ca_root.yml"), ssl_modes=("use_ssl_le",)),
@@ -243,6 +276,7 @@ ADDONS = (
     # USER_STORAGE_PATH: users' folders on a shared filesystem, which the hub creates.
     Addon("user storage", "USER_STORAGE_PATH", Override("compose/user_storage.yml")),
     FENCE,
+    SNAPSHOTS,
     # SERVER_TIMEOUT_SECONDS above 0: idle servers are stopped by a hub service.
     Addon("idle culling", "SERVER_TIMEOUT_SECONDS", hub_services=(CULLER,)),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,9 @@ def for_change(c, root: Path, flags: Mapping[str, str] | None = None, mode: str 
         warn(warning)
     for name in setup.ensure_runtime_files(c, stack):
         warn(f"Created {name}.")
+        notice = setup.NOTICES.get(name)
+        if notice:
+            warn(f"{'!' * 72}\n{textwrap.fill('IMPORTANT: ' + notice, 72)}\n{'!' * 72}")
     if needs_engine:
         engine.ready(c)
     return stack

@@ -209,6 +209,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BACKUP_DIR", "backups", DATABASE,
             "Where `invoke backup` writes its archives (a folder here, or an absolute path).",
             kind="text"),
+    Setting("BACKUP_SCHEDULE", "off", DATABASE,
+            "Encrypted, incremental snapshots with restic (the backup service): off, manual (only "
+            "`invoke backup-now`), a daily time such as 02:30 (the host's clock is UTC in containers), or a "
+            "cron expression such as '0 */6 * * *'. Each snapshot holds the database, .env, userlist, conf/, "
+            "secrets/ and every user's files, tagged by user.", kind="schedule"),
+    Setting("BACKUP_REPOSITORY", "backups/restic", DATABASE,
+            "Where the snapshots go: a folder here (or an absolute path), sftp:user@host:/path (key in "
+            "secrets/backup_ssh_key, host key in secrets/backup_known_hosts), s3:host/bucket/path (an AWS "
+            "credentials file in secrets/backup_s3_credentials) or rest:https://host/path. The repository "
+            "password is secrets/restic_password: keep a copy elsewhere, without it the snapshots are lost.",
+            kind="repository"),
+    Setting("BACKUP_RETENTION", "--keep-daily 7 --keep-weekly 8 --keep-monthly 6", DATABASE,
+            "Which snapshots to keep after each one (restic forget rules; the rest is pruned).", kind="retention"),
+    Setting("BACKUP_IMAGE", "restic/restic:0.18.0", DATABASE,
+            "The restic image that takes, lists and restores snapshots.", kind="image"),
     Setting("JUPYTERHUB_LOG_LEVEL", "INFO", HUB,
             "Hub log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), hub=True),
     Setting("LOG_MAX_SIZE", "10m", HUB,

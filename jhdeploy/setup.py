@@ -1,4 +1,4 @@
-"""First-run files: .env, userlist, secrets and the self-signed certificate."""
+"""First-run files: .env, userlist, secrets, the self-signed certificate and the snapshots' folder."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 from jhdeploy import certs, changes, options, secretfiles
 from jhdeploy.settings import SettingsError
 from jhdeploy.stack import Stack
+
+# What `invoke setup` says loudly when it makes a secret, by the name it reports.
+NOTICES = {f"secrets/{secret.file}": secret.notice for secret in options.SECRETS.values() if secret.notice}
 
 
 def copy_templates(c, root: Path) -> list[str]:
@@ -34,6 +37,10 @@ def _runtime_files(stack: Stack) -> list[str]:
         file = options.SECRETS[name].file
         if stack.settings[key] and secretfiles.store(stack.secrets_dir, file, stack.settings[key]):
             created.append(f"secrets/{file} (from {key})")
+    repository = stack.snapshot_plan()["repository_host"] if options.SNAPSHOTS in stack.addons else ""
+    if repository and not Path(repository).is_dir():  # the backup service's restic containers mount it
+        Path(repository).mkdir(mode=0o700, parents=True)
+        created.append(f"the snapshot repository's folder {stack.settings['BACKUP_REPOSITORY']}/")
     if stack.uses_tls:
         cert, key = stack.secret_path("ssl_cert"), stack.secret_path("ssl_key")
         fqdn = stack.settings["JH_FQDN"]

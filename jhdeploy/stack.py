@@ -9,14 +9,16 @@ secrets whose content Compose or the masking needs.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from jhdeploy_hub import contract
+from jhdeploy_hub import contract, schedule
 
 from jhdeploy import options, userlist
-from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE, PROXY_API_PORT, PROXY_SERVICE, image_ref
+from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE, PROXY_API_PORT, PROXY_SERVICE, SNAPSHOT_STATE, image_ref
 from jhdeploy.settings import Settings
 
 COPIED_SECRET = "JHDEPLOY_SECRET_"  # the Compose variables that `environment:` Compose secrets read
@@ -236,7 +238,45 @@ class Stack:
         # Compose's own hash leaves secrets out: this one makes a changed token or certificate
         # recreate the proxy.
         env["PROXY_SECRETS_DIGEST"] = digest.hexdigest()[:16]
+        if options.SNAPSHOTS in self.addons:
+            env["SNAPSHOT_STATE"], env["SNAPSHOT_STATE_CONTAINER"] = str(self.snapshot_state), contract.SNAPSHOT_STATE
+            env["SNAPSHOT_PLAN"] = json.dumps(self.snapshot_plan())
         return env
+
+    @property
+    def snapshot_state(self) -> Path:
+        """state/backup/: the backup service's status.json (options.SNAPSHOTS)."""
+        return self.root / SNAPSHOT_STATE
+
+    def snapshot_plan(self) -> dict[str, Any]:
+        """What the backup service is to do (hub/jhdeploy_hub/snapshots.py), decided: host paths for the
+        restic containers it starts, names and rules. Never a secret: only the paths of their files."""
+        s = self.settings
+        repository = s["BACKUP_REPOSITORY"]
+        kind = options.repository_of(repository)
+        needed = [options.SECRETS["restic_password"], *(options.SECRETS[name] for name in kind.secrets)]
+        # The snapshot's /stack: what `invoke restore` would need, with every secret but the password itself.
+        files = {self.env_file: "config/.env", self.userlist_file: "config/userlist", self.root / "conf": "conf",
+                 **{self.secret_path(secret.name): f"secrets/{secret.file}" for secret in options.SECRETS.values()
+                    if secret.archived and secret.name != "restic_password"}}
+        return {
+            "project": self.project,
+            "image": s["BACKUP_IMAGE"],
+            "repository": "/repository" if not kind.scheme else repository,
+            "repository_shown": re.sub(r"//[^/@]*@", "//***@", repository),  # a rest: URL's password never shows
+            "repository_host": "" if kind.scheme else str((self.root / repository).resolve()),
+            "cache_volume": f"{self.project}-restic-cache",
+            "credentials": {str(self.secret_path(secret.name)): secret.restic_path for secret in needed},
+            "schedule": "" if s["BACKUP_SCHEDULE"] == schedule.MANUAL else schedule.as_cron(s["BACKUP_SCHEDULE"]),
+            "retention": s["BACKUP_RETENTION"],
+            "user_prefix": self.user_volume_prefix,
+            "user_storage": s["USER_STORAGE_PATH"],
+            "owner": [s["NB_UID"], s["NB_GID"]],
+            "database": {"dump": self.database.dump, "path": f"{s['DATA_VOLUME_CONTAINER']}/jupyterhub.sqlite",
+                         "service": POSTGRES_SERVICE, "user": s["POSTGRES_USER"], "db": s["POSTGRES_DB"]},
+            "stack_files": {str(path): inside for path, inside in files.items() if path.exists()},
+            "staging_host": str(self.snapshot_state / "staging"),
+        }
 
     @property
     def cull_users(self) -> bool:

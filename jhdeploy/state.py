@@ -22,9 +22,10 @@ from typing import Any
 
 from jhdeploy import changes
 from jhdeploy.errors import DeployError
+from jhdeploy.layout import STATE_FOLDER
 from jhdeploy.stack import Stack
 
-FOLDER = "state"
+FOLDER = STATE_FOLDER
 FORMAT = 1
 
 

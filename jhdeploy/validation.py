@@ -103,11 +103,25 @@ def swarm_problems(stack: Stack) -> Iterator[str]:
                "or a full SQLAlchemy URL to a PostgreSQL server of your own.")
 
 
+def snapshot_problems(stack: Stack, provided: frozenset[str] = frozenset()) -> Iterator[str]:
+    """A snapshot repository gets the files its kind needs (options.REPOSITORIES)."""
+    value = stack.settings["BACKUP_REPOSITORY"]
+    if stack.in_swarm and stack.settings["BACKUP_SCHEDULE"]:
+        yield ("BACKUP_SCHEDULE is not supported on Docker Swarm yet (users' volumes live on the nodes): set it "
+               "to off, and take `invoke backup --user-volumes` archives.")
+    if options.SNAPSHOTS not in stack.addons:
+        return
+    for name in options.repository_of(value).secrets:
+        file = options.SECRETS[name].file
+        if not (stack.secret_path(name).exists() or file in provided):
+            yield f"BACKUP_REPOSITORY={value!r} needs the file secrets/{file} (see docs/backups.md)."
+
+
 def problems(stack: Stack, provided: frozenset[str] = frozenset()) -> list[str]:
     """Every rule the stack breaks; empty when a task may act on it. The SSL mode's record says which
     certificate rules apply; `provided` names secret files that a restore brings along."""
     rules = [file_problems, shared_folder_problems, functools.partial(auth_problems, provided=provided),
-             swarm_problems]
+             swarm_problems, functools.partial(snapshot_problems, provided=provided)]
     rules += [acme_problems] if stack.ssl.acme else []
     rules += [own_certificate_problems] if stack.ssl.tls_files else []
     return [problem for rule in rules for problem in rule(stack)]

@@ -28,6 +28,7 @@ STANDINS = {
     "JUPYTERHUB_BASE_IMAGE": "jhdeploy-standin/jupyterhub:6.1.1",
     "PROXY_IMAGE": "jhdeploy-standin/configurable-http-proxy:5.3.0",
     "DOCKER_NOTEBOOK_BASE": "jhdeploy-standin/minimal-notebook:latest",
+    "BACKUP_IMAGE": "jhdeploy-standin/restic:0.18.0",
 }
 # Fixed test tags: repeated runs reuse the build cache, and a developer's own
 # images (the default tags) are never overwritten.

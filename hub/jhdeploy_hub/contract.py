@@ -18,6 +18,7 @@ CONFIG_FILE = f"{CONF}/jupyterhub_config.py"
 SETTINGS_FILE = f"{HUB_ROOT}/state/settings.json"  # where compose/base.yml mounts state/hub/, read-only
 ANNOUNCEMENT_FILE = "announcement.html"  # under conf/, written by `invoke announce`
 SECRETS = "/run/secrets"  # where Compose and Swarm mount secrets
+SNAPSHOT_STATE = f"{HUB_ROOT}/backup"  # where compose/backup.yml mounts state/backup/, read-write
 
 # Labels on every container (or swarm service) that the hub spawns.
 STACK_LABEL = "org.jhdeploy.stack"

@@ -27,7 +27,8 @@ LE = {"JUPYTERHUB_SSL": "use_ssl_le", "JH_FQDN": "hub.example.org", "JH_EMAIL": 
 STACKS = [
     ({}, "compose"),
     ({"JUPYTERHUB_SSL": "no_ssl", "JUPYTERHUB_AUTHENTICATOR": "hash_authenticator"}, "compose"),
-    ({**LE, "JUPYTERHUB_AUTHENTICATOR": "github_authenticator", "JUPYTERHUB_DB_URL": "postgres"}, "compose"),
+    ({**LE, "JUPYTERHUB_AUTHENTICATOR": "github_authenticator", "JUPYTERHUB_DB_URL": "postgres",
+      "BACKUP_SCHEDULE": "02:30"}, "compose"),
     ({"JUPYTERHUB_AUTHENTICATOR": "generic_oauth", "USER_STORAGE_PATH": "/srv/jhd-users"}, "swarm"),
 ]
 
