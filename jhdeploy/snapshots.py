@@ -140,9 +140,12 @@ def status_lines(stack: Stack, now: datetime.datetime | None = None) -> list[tup
     path = stack.snapshot_state / "status.json"
     try:
         status = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, ValueError) as error:
-        return [(False, f"Snapshots: {path} cannot be read ({error})")]
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+        return _lines(stack, status, now or datetime.datetime.now(datetime.timezone.utc))
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:  # a damaged file
+        return [(False, f"Snapshots: {path} cannot be read ({error}); the next snapshot writes it again")]
+
+
+def _lines(stack: Stack, status: dict, now: datetime.datetime) -> list[tuple[bool, str]]:
     cron = stack.snapshot_plan()["schedule"]
     lines = []
     success = status.get("last_success")

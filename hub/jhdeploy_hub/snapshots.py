@@ -103,10 +103,17 @@ class Restic:
         return json.loads(self.run([*args, "--json"], **kwargs)[1] or "null")
 
     def ensure_repository(self) -> None:
+        """The repository, created on first use; what an interrupted run left is cleared: its stopped
+        containers, and restic's stale locks (`unlock` keeps a live one)."""
+        for leftover in self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.plan['project']}",
+                                                                        "status": "exited"}):
+            leftover.remove(force=True)
         code, _ = self.run(["cat", "config"], ok=(0, NO_REPOSITORY))
         if code == NO_REPOSITORY:
             say(f"  creating the repository {self.plan['repository_shown']}")
             self.run(["init"])
+        else:
+            self.run(["unlock"])
 
     def snapshots(self, user: str = "") -> list[dict]:
         """This stack's snapshots, oldest first (of one user's, when named)."""
@@ -205,7 +212,11 @@ def forget(restic: Restic) -> None:
 # --- the record of the last snapshots -----------------------------------------------------------
 
 def record(outcome: dict) -> None:
-    status = json.loads(STATUS.read_text()) if STATUS.exists() else {}
+    try:
+        status = json.loads(STATUS.read_text())
+    except (OSError, ValueError):  # none yet, or damaged: this outcome starts it again
+        status = {}
+    status = status if isinstance(status, dict) else {}
     status.update(outcome)
     temporary = STATUS.with_suffix(".tmp")
     temporary.write_text(json.dumps(status, indent=2))

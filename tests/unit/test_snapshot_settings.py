@@ -130,3 +130,12 @@ def test_status_warns_after_two_missed_times_and_after_a_failure(tmp_path):
     # manual: no schedule to miss
     assert status(tmp_path, good, "2027-06-01T00:00", BACKUP_SCHEDULE="manual")[0][0]
     assert snapshots.status_lines(stack(tmp_path)) == []
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"last_success": 5}', '{"last_failure": "x"}', "\x00\xff"])
+def test_a_damaged_status_file_is_said_not_raised(tmp_path, text):
+    hub = stack(tmp_path, BACKUP_SCHEDULE="02:30")
+    hub.snapshot_state.mkdir(parents=True)
+    (hub.snapshot_state / "status.json").write_text(text)
+    (line,) = snapshots.status_lines(hub)
+    assert not line[0] and "cannot be read" in line[1]
