@@ -18,7 +18,7 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from jhdeploy import backup, build, database, doctor, images, lifecycle, passwords, restore, snapshots, swarm
+from jhdeploy import backup, build, database, doctor, grouplist, images, lifecycle, passwords, restore, snapshots, swarm
 from jhdeploy.errors import DeployError
 from jhdeploy.resolve import INVALID
 
@@ -150,6 +150,13 @@ def announce(c, message="", clear=False):
 def user_password(c, name):
     """Print the password that NAME logs in with (dummy_authenticator, hash_authenticator)."""
     passwords.show(c, ROOT, name)
+
+
+@task(name="groups", help={"user": "Show what this user's next server gets, and which group each value comes "
+                                    "from."})
+def _groups(c, user=""):
+    """List the groups, their members and what each sets (conf/groups.toml, userlist)."""
+    grouplist.run(c, ROOT, user)
 
 
 @task
@@ -294,7 +301,7 @@ def prepull(c):
 
 ns = Collection(
     _setup, _build, *(layer_task(layer) for layer in images.LAYERS),
-    start, stop, restart, logs, status, _doctor, user_password, announce, config,
+    start, stop, restart, logs, status, _doctor, user_password, _groups, announce, config,
     _backup, _restore, backup_now, _snapshots, restore_user, backup_check, upgrade_db, migrate_db, clean,
     swarm_deploy, swarm_rm, push, prepull,
 )

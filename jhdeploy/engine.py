@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from jhdeploy_hub.contract import FORMAT_LABEL, SERVER_LABEL, SETTINGS_FORMAT, STACK_LABEL, USER_LABEL
+from jhdeploy_hub.contract import FORMAT_LABEL, GROUPS_LABEL, SERVER_LABEL, SETTINGS_FORMAT, STACK_LABEL, USER_LABEL
 
 from jhdeploy import changes, network, state
 from jhdeploy.errors import DeployError
@@ -196,26 +196,27 @@ def ensure_stack_resources(c, stack: Stack) -> list[str]:
 
 
 def ensure_shared_folder(c, stack: Stack) -> list[str]:
-    """SHARED_VOLUME: a named volume is created and given to the notebook user, so rw works.
+    """SHARED_VOLUME and the group folders of conf/groups.toml: a named volume is created and given to the
+    notebook user, so rw works.
 
     A host path is created if missing (and then given to the notebook user); an
     existing one keeps the ownership its admin chose.
     """
     s = stack.settings
-    shared = s["SHARED_VOLUME"]
-    if not shared:
-        return []
     owner = f"{s['NB_UID']}:{s['NB_GID']}"
-    if shared.startswith("/"):
-        if Path(shared).exists():
-            return []
-        run(c, ["install", "-d", "-o", str(s["NB_UID"]), "-g", str(s["NB_GID"]), shared])
-        return [f"shared folder {shared}"]
-    created = ensure_volume(c, shared, stack.project)
-    # Owner and setgid on the volume's root only: files users create inside stay theirs.
-    run(c, ["docker", "run", "--rm", "--volume", f"{shared}:/shared", "--entrypoint", "sh",
-            stack.images["LOCAL_HUB_IMAGE"], "-c", f"chown {owner} /shared && chmod 2775 /shared"], hide="both")
-    return [f"volume {shared}"] if created else []
+    created = []
+    for shared in filter(None, [s["SHARED_VOLUME"], *stack.group_folders()]):
+        if shared.startswith("/"):
+            if not Path(shared).exists():
+                run(c, ["install", "-d", "-o", str(s["NB_UID"]), "-g", str(s["NB_GID"]), shared])
+                created.append(f"shared folder {shared}")
+            continue
+        if ensure_volume(c, shared, stack.project):
+            created.append(f"volume {shared}")
+        # Owner and setgid on the volume's root only: files users create inside stay theirs.
+        run(c, ["docker", "run", "--rm", "--volume", f"{shared}:/shared", "--entrypoint", "sh",
+                stack.images["LOCAL_HUB_IMAGE"], "-c", f"chown {owner} /shared && chmod 2775 /shared"], hide="both")
+    return created
 
 
 def spawned_containers(c, project: str, running_only: bool = False) -> list[str]:
@@ -250,14 +251,18 @@ def stop_containers(c, ids: list[str]) -> None:
         run(c, ["docker", "rm", *ids], hide="out")
 
 
-def user_servers(c, project: str) -> list[str]:
-    """One line per user container: the user, the server, its state."""
-    columns = f'{{{{.Label "{USER_LABEL}"}}}}\t{{{{.Label "{SERVER_LABEL}"}}}}\t{{{{.Names}}}}\t{{{{.Status}}}}'
+def user_servers(c, project: str, current_groups=None) -> list[str]:
+    """One line per user container: the user, the server, its state; marked when `current_groups(user)`
+    (what the groups label would be now) differs from what the server started with."""
+    columns = (f'{{{{.Label "{USER_LABEL}"}}}}\t{{{{.Label "{SERVER_LABEL}"}}}}\t{{{{.Names}}}}\t{{{{.Status}}}}'
+               f'\t{{{{.Label "{GROUPS_LABEL}"}}}}')
     result = probe(c, ["docker", "ps", "--all", "--filter", f"label={STACK_LABEL}={project}", "--format", columns])
     lines = []
     for line in result.stdout.splitlines() if result.ok else []:
-        user, server, name, status = line.split("\t")
-        lines.append(f"{user + ('/' + server if server else '') or name}: {status}")
+        user, server, name, status, started_with = line.split("\t")
+        older = current_groups and started_with and not current_groups(user, started_with)
+        lines.append(f"{user + ('/' + server if server else '') or name}: {status}"
+                     + ("; started under older group settings (they apply at its next start)" if older else ""))
     return sorted(lines)
 
 
@@ -306,9 +311,12 @@ def hub_running(c, project: str) -> bool:
 
 
 def user_volumes(c, stack: Stack) -> list[str]:
-    """Every user's volume of this stack, found by its name prefix."""
-    result = probe(c, ["docker", "volume", "ls", "--quiet", "--filter", f"name=^{stack.user_volume_prefix}"])
-    return sorted(v for v in result.stdout.split() if v.startswith(stack.user_volume_prefix))
+    """Every user's volume of this stack, and every group folder's, found by their name prefixes."""
+    found = []
+    for prefix in stack.data_volume_prefixes:
+        result = probe(c, ["docker", "volume", "ls", "--quiet", "--filter", f"name=^{prefix}"])
+        found += [v for v in result.stdout.split() if v.startswith(prefix)]
+    return sorted(found)
 
 
 def wait_for(check, timeout: float, interval: float = 1.0):

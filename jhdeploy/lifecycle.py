@@ -202,7 +202,7 @@ def status(c, root: Path) -> None:
             + (f", behind {stack.ssl.front}" if stack.ssl.front else ""))
         if stack.fenced:
             say(f"Fence:    {engine.fence(c, stack, 'check').stdout.strip() or 'not running'}")
-        users = engine.user_servers(c, stack.project)
+        users = engine.user_servers(c, stack.project, env_stack.groups_current if env_stack else None)
         say(f"User servers: {len(users)}" + "".join(f"\n  {line}" for line in users))
     say(f"Hub health: {health.describe(stack)}")
     for ok, line in snapshots.status_lines(stack):

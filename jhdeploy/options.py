@@ -179,6 +179,7 @@ class Authenticator:
     # (setting, endpoint settings): a discovery URL, or else every endpoint one by one.
     discovery: tuple[str, tuple[str, ...]] | None = None
     password: str = ""  # how `invoke user-password` finds a password: "shared", "hash", "native_admin", or none
+    groups_from_provider: bool = False  # users' groups come from the identity provider at login, not userlist
 
 
 AUTHENTICATORS = {auth.name: auth for auth in (
@@ -200,12 +201,12 @@ AUTHENTICATORS = {auth.name: auth for auth in (
                   overrides=(ADMIN_PASSWORD,), uses_userlist=False, password="native_admin"),
     Authenticator("github_authenticator", "configure_github", "Log in through your identity provider.",
                   overrides=(OAUTH_CLIENT,), from_env=("GITHUB_CLIENT_SECRET", "oauth_client_secret"),
-                  oauth_callback=True,
+                  oauth_callback=True, groups_from_provider=True,
                   required=(("GITHUB_CLIENT_ID", "create an OAuth app at https://github.com/settings/developers "
                                                  "(or in your GitHub Enterprise)"),)),
     Authenticator("generic_oauth", "configure_generic", "Log in through your identity provider.",
                   overrides=(OAUTH_CLIENT,), from_env=("OAUTH_CLIENT_SECRET", "oauth_client_secret"),
-                  oauth_callback=True,
+                  oauth_callback=True, groups_from_provider=True,
                   discovery=("OAUTH_DISCOVERY_URL", ("OAUTH_AUTHORIZE_URL", "OAUTH_TOKEN_URL", "OAUTH_USERDATA_URL")),
                   required=(("OAUTH_CLIENT_ID", "register a client (confidential, authorization code flow) "
                                                 "with your OpenID provider"),)),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jhdeploy import engine, envfile, setup, state, userlist, validation
+from jhdeploy import engine, envfile, groups, setup, state, userlist, validation
 from jhdeploy import settings as settings_module
 from jhdeploy.errors import DeployError
 from jhdeploy.settings import SettingsError
@@ -38,7 +38,11 @@ def from_text(root: Path, env_text: str, userlist_text: str, flags: Mapping[str,
     except envfile.EnvFileError as error:
         raise SettingsError([str(error)]) from None
     s = settings_module.resolve(entries, os.environ if environ is None else environ, flags)
-    stack = Stack(root, s, userlist.parse(userlist_text, source=sources[1]), mode)
+    try:
+        group_settings = groups.load(root, s["DOCKER_NOTEBOOK_DIR"], (s["SHARED_MOUNT"],) if s["SHARED_VOLUME"] else ())
+    except groups.GroupsError as error:
+        raise SettingsError(error.problems) from None
+    stack = Stack(root, s, userlist.parse(userlist_text, source=sources[1]), mode, group_settings)
     found = validation.problems(stack, provided)
     if found:
         raise SettingsError(found)

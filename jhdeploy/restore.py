@@ -89,13 +89,16 @@ def plan(current: Stack, archive: Path, content: Path, from_project: str = "") -
         env_text = envfile.set_value(env_text, "COMPOSE_PROJECT_NAME", current.project,
                                      f"restored from the project {renamed} under this stack's name")
         stack = _archived_stack(current, env_text, userlist_text, secrets)
-    old_prefix = contract.user_volume_prefix(renamed) if renamed else stack.user_volume_prefix
+    # Users' and group folders' volumes: each archived prefix -> this stack's.
+    prefixes = dict(zip(contract.data_volume_prefixes(renamed or stack.project), stack.data_volume_prefixes,
+                        strict=True))
     volumes = {}
     for volume in manifest["user_volumes"]:
-        if not (volume.startswith(old_prefix) and _VOLUME.match(volume)):
-            raise refuse(f"the archive names the volume {volume!r}, which is not a user volume of "
-                         f"{renamed or stack.project} (they start with {old_prefix})")
-        volumes[volume] = stack.user_volume_prefix + volume.removeprefix(old_prefix)
+        old_prefix = next((prefix for prefix in prefixes if volume.startswith(prefix)), None)
+        if not (old_prefix and _VOLUME.match(volume)):
+            raise refuse(f"the archive names the volume {volume!r}, which is not a user's or a group folder's "
+                         f"volume of {renamed or stack.project} (they start with {' or '.join(prefixes)})")
+        volumes[volume] = prefixes[old_prefix] + volume.removeprefix(old_prefix)
     if manifest["database"] != stack.database.name:
         raise refuse(f"the archive holds a {manifest['database']} database, and its .env says "
                      f"{stack.database.name}")

@@ -18,6 +18,7 @@ from typing import Any
 from jhdeploy_hub import contract, schedule
 
 from jhdeploy import options, userlist
+from jhdeploy.groups import Groups
 from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE, PROXY_API_PORT, PROXY_SERVICE, SNAPSHOT_STATE, image_ref
 from jhdeploy.settings import Settings
 
@@ -35,6 +36,7 @@ class Stack:
     settings: Settings
     users: userlist.Userlist = field(default_factory=userlist.Userlist)
     mode: str = "compose"  # or "swarm" (`invoke swarm-deploy`)
+    groups: Groups = field(default_factory=Groups)  # conf/groups.toml
 
     @property
     def project(self) -> str:
@@ -67,6 +69,11 @@ class Stack:
     def user_volume_prefix(self) -> str:
         """Every user volume of this stack starts with it."""
         return contract.user_volume_prefix(self.project)
+
+    @property
+    def data_volume_prefixes(self) -> tuple[str, str]:
+        """Users' volumes and group folders' volumes start with these; backups hold both."""
+        return contract.data_volume_prefixes(self.project)
 
     # --- the records this .env chooses -------------------------------------------------------
 
@@ -270,6 +277,7 @@ class Stack:
             "schedule": "" if s["BACKUP_SCHEDULE"] == schedule.MANUAL else schedule.as_cron(s["BACKUP_SCHEDULE"]),
             "retention": s["BACKUP_RETENTION"],
             "user_prefix": self.user_volume_prefix,
+            "group_prefix": self.data_volume_prefixes[1],
             "user_storage": s["USER_STORAGE_PATH"],
             "owner": [s["NB_UID"], s["NB_GID"]],
             "database": {"dump": self.database.dump, "path": f"{s['DATA_VOLUME_CONTAINER']}/jupyterhub.sqlite",
@@ -315,6 +323,28 @@ class Stack:
                 roles[service.name] = {"scopes": scopes, "services": [service.name]}
         return services, roles
 
+    @property
+    def user_groups(self) -> dict[str, list[str]] | None:
+        """Each user's groups when userlist names them (and the identity provider does not): the hub then
+        sets users' groups from it."""
+        if self.authenticator.groups_from_provider or not self.users.groups:
+            return None
+        return {user: list(groups) for user, groups in sorted(self.users.groups.items())}
+
+    def groups_current(self, user: str, started_with: str) -> bool:
+        """Whether a server whose groups label says `started_with` (DIGEST:GROUP,...) started under what
+        conf/groups.toml (and userlist, when it names the groups) say now."""
+        digest, _, names = started_with.partition(":")
+        if digest != self.groups.digest():
+            return False
+        return self.authenticator.groups_from_provider or names == ",".join(sorted(self.users.groups.get(user, ())))
+
+    def group_folders(self) -> list[str]:
+        """Where the folders of conf/groups.toml live: Docker volumes, or host paths (Swarm's under
+        USER_STORAGE_PATH/_groups)."""
+        plan = self.groups.for_hub(self.project, self.settings["USER_STORAGE_PATH"])
+        return sorted({source for spec in plan["groups"].values() for source in spec["folders"]})
+
     def user_mounts(self) -> dict[str, Any]:
         """Each server's own volume (or folder under USER_STORAGE_PATH), and the shared folder when there is one."""
         s = self.settings
@@ -340,12 +370,15 @@ class Stack:
             # Browsers then keep to HTTPS for this host, whichever page they saw first.
             "hsts": https,
             "hub_service": HUB_SERVICE,
-            "labels": {"stack": contract.STACK_LABEL, "user": contract.USER_LABEL, "server": contract.SERVER_LABEL},
+            "labels": {"stack": contract.STACK_LABEL, "user": contract.USER_LABEL, "server": contract.SERVER_LABEL,
+                       "groups": contract.GROUPS_LABEL},
             "proxy_api": f"http://{PROXY_SERVICE}:{PROXY_API_PORT}",
             "authenticator": self.authenticator.hub_function,
             "oauth_callback_url": self.oauth_callback_url if self.authenticator.oauth_callback else None,
             "temporary_volume": self.temporary_volume,
             "users": {"allowed": sorted(self.users.allowed), "admins": sorted(self.users.admins)},
+            "groups": self.groups.for_hub(self.project, s["USER_STORAGE_PATH"]),
+            "user_groups": self.user_groups,
             "database": {"url": self.database_url,
                          "password_file": str(container_secret(db.password_secret)) if db.password_secret else None},
             "secrets": {name: {"path": str(container_secret(name)),

@@ -252,7 +252,9 @@ def user_placement(c, stack: Stack) -> list[str]:
 
 
 def notebook_images(stack: Stack) -> list[str]:
-    return list(dict.fromkeys([stack.images["LOCAL_NOTEBOOK_IMAGE"], *stack.settings["NOTEBOOK_IMAGES"].values()]))
+    """Every image a user's server may run: .env's, and each conf/groups.toml image."""
+    return list(dict.fromkeys([stack.images["LOCAL_NOTEBOOK_IMAGE"], *stack.settings["NOTEBOOK_IMAGES"].values(),
+                               *(spec["image"] for spec in stack.groups.images.values())]))
 
 
 def report(results: dict[str, str], what: str, fix: str) -> list[str]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from jhdeploy import cacerts, kinds, options
+from jhdeploy import cacerts, groups, kinds, options
 from jhdeploy.stack import Stack
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -101,6 +101,10 @@ def swarm_problems(stack: Stack) -> Iterator[str]:
     if stack.in_swarm and stack.uses_postgres:
         yield (f"JUPYTERHUB_DB_URL={stack.database.name} is not supported on Docker Swarm yet: use sqlite, "
                "or a full SQLAlchemy URL to a PostgreSQL server of your own.")
+    with_gpus = [f"[groups.{name}] of {groups.FILE}" for name, spec in stack.groups.groups.items() if "gpus" in spec]
+    if stack.in_swarm and (stack.settings["NOTEBOOK_GPUS"] or with_gpus):
+        yield (f"GPUs ({', '.join(with_gpus) or 'NOTEBOOK_GPUS'}) are not supported on Docker Swarm yet: swarm "
+               "services get no device requests. Remove them, or run the GPU users on a single host.")
 
 
 def snapshot_problems(stack: Stack, provided: frozenset[str] = frozenset()) -> Iterator[str]:

@@ -233,7 +233,7 @@ class Deployment:
     def password(self, name: str) -> str:
         """What NAME types: userlist admins have their own generated password, the others share one."""
         admins = {line.split()[0] for line in (self.root / "userlist").read_text().splitlines()
-                  if line.strip() and not line.startswith("#") and line.split()[-1] == "admin"}
+                  if line.strip() and not line.startswith("#") and line.split()[1:2] == ["admin"]}
         secret = "admin_password" if name in admins else "shared_password"
         return (self.root / "secrets" / secret).read_text().strip()
 

@@ -7,9 +7,11 @@ import hashlib
 import hmac
 
 import bcrypt
+from jupyterhub.utils import maybe_future
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.orm import UserInfo
-from traitlets import Unicode
+from traitlets import Dict, Unicode
+from traitlets.utils.importstring import import_item
 
 
 def native_admin_password(key: str, name: str) -> str:
@@ -39,3 +41,28 @@ class AdminsFirstNativeAuthenticator(NativeAuthenticator):
             self.log.info("Created the native account of admin %s (its password: `invoke user-password %s`)",
                           user.name, user.name)
         return super().add_user(user)
+
+
+class UserlistGroups:
+    """Groups from userlist (`alice bio101`): each user's JupyterHub groups are set to their userlist
+    groups at login, and again before each start (`refresh_pre_spawn`), so that a userlist edit applied
+    with `invoke restart` reaches a user at their next start without a new login."""
+
+    user_groups = Dict(config=True, help="user -> the groups userlist gives them")
+
+    async def authenticate(self, handler, data):
+        found = await maybe_future(super().authenticate(handler, data))
+        if not found:
+            return found
+        model = {"name": found} if isinstance(found, str) else dict(found)
+        model["groups"] = self.user_groups.get(self.normalize_username(model["name"]), [])
+        return model
+
+    async def refresh_user(self, user, handler=None):
+        return {"name": user.name, "groups": self.user_groups.get(user.name, [])}
+
+
+def with_userlist_groups(authenticator_class: str) -> type:
+    """The configured authenticator, with its users' groups from userlist."""
+    base = import_item(authenticator_class)
+    return type(f"UserlistGroups{base.__name__}", (UserlistGroups, base), {})

@@ -10,13 +10,14 @@ so that unit tests can apply it to a bare `Config()`.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from jhdeploy_hub import compat, contract
+from jhdeploy_hub import authenticators, compat, contract, groups
 
 CONF = Path(contract.CONF)
 ANNOUNCEMENT = CONF / contract.ANNOUNCEMENT_FILE
@@ -73,7 +74,8 @@ def update_spawner(hub, c) -> None:
     # Labels let `invoke stop` find containers the hub left behind, and `invoke logs --user` a user's.
     labels = hub["labels"]
     c.DockerSpawner.extra_create_kwargs = {"labels": {
-        labels["stack"]: hub["project"], labels["user"]: "{raw_username}", labels["server"]: "{raw_servername}"}}
+        labels["stack"]: hub["project"], labels["user"]: "{raw_username}", labels["server"]: "{raw_servername}",
+        labels["groups"]: hub["groups"]["digest"]}}
 
 
 def update_limits(hub, c) -> None:
@@ -124,6 +126,24 @@ def update_profiles(hub, c) -> None:
     """NOTEBOOK_IMAGES: what a user may pick at spawn time; nothing outside the list."""
     if hub["settings"]["NOTEBOOK_IMAGES"]:
         c.DockerSpawner.allowed_images = hub["settings"]["NOTEBOOK_IMAGES"]
+
+
+def update_groups(hub, c) -> None:
+    """conf/groups.toml (jhdeploy_hub.groups): per group images, limits and folders; from userlist, each
+    user's groups. Nothing changes without a groups file or a group in userlist."""
+    plan, s = hub["groups"], hub["settings"]
+    if plan["groups"]:
+        c.DockerSpawner.allowed_images = functools.partial(groups.allowed_images, plan, s["NOTEBOOK_IMAGES"])
+        c.DockerSpawner.options_form = functools.partial(groups.options_form, plan, s["NOTEBOOK_IMAGES"])
+        c.Spawner.group_overrides = groups.overrides(plan, hub["mode"])
+        if "named_servers" in plan["limits"]:
+            c.JupyterHub.named_server_limit_per_user = functools.partial(
+                groups.named_server_limit, plan, s["NAMED_SERVERS_MAX"])
+    if hub["user_groups"] is not None:
+        c.JupyterHub.authenticator_class = authenticators.with_userlist_groups(c.JupyterHub.authenticator_class)
+        c.Authenticator.user_groups = hub["user_groups"]
+        c.Authenticator.manage_groups = True
+        c.Authenticator.refresh_pre_spawn = True
 
 
 def update_services(hub, c, read=read_file) -> None:
@@ -221,7 +241,7 @@ def allow_userlist(hub, c) -> None:
 
 def configure_shared_password(hub, c) -> None:
     """dummy_authenticator: one password for the users in userlist, the admins' own for admins."""
-    c.JupyterHub.authenticator_class = "shared-password"
+    c.JupyterHub.authenticator_class = "jupyterhub.authenticators.shared.SharedPasswordAuthenticator"
     allow_userlist(hub, c)
 
 
@@ -266,7 +286,16 @@ def configure_github(hub, c) -> None:
     if s["GITHUB_URL"]:
         github.github_url = s["GITHUB_URL"]
     github.allowed_organizations = set(s["GITHUB_ALLOWED_ORGS"])
+    # The user's GitHub teams, by slug, become their JupyterHub groups at each login.
+    github.scope = ["read:org"]
+    github.populate_teams_in_auth_state = True
+    github.manage_groups = True
+    github.auth_state_groups_key = github_team_slugs
     allow_userlist(hub, c)
+
+
+def github_team_slugs(auth_state: dict) -> list[str]:
+    return sorted(team["slug"] for team in auth_state.get("teams") or [])
 
 
 def configure_generic(hub, c) -> None:
@@ -346,6 +375,7 @@ def apply_config(hub: dict, c, read_secret=read_file) -> None:
     update_named_servers(hub, c)
     update_limits(hub, c)
     update_profiles(hub, c)
+    update_groups(hub, c)
     update_services(hub, c, read_secret)
     update_swarm(hub, c)
     update_ui(hub, c)

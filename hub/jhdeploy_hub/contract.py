@@ -24,12 +24,21 @@ SNAPSHOT_STATE = f"{HUB_ROOT}/backup"  # where compose/backup.yml mounts state/b
 STACK_LABEL = "org.jhdeploy.stack"
 USER_LABEL = "org.jhdeploy.user"
 SERVER_LABEL = "org.jhdeploy.server"
+GROUPS_LABEL = "org.jhdeploy.groups"  # the conf/groups.toml digest a server started under
 
 # A server's own Docker volume; DockerSpawner fills in the names, `server_suffix` is '' or '--NAME'.
 USER_VOLUME = "{prefix}-user-{username}{server_suffix}"
 USER_FOLDER = "{username}{server_suffix}"  # under USER_STORAGE_PATH instead
+# A folder of conf/groups.toml: a Docker volume, or under USER_STORAGE_PATH (where no user name starts with _).
+GROUP_VOLUME = "{prefix}-group-{folder}"
+GROUP_FOLDERS = "_groups"
 
 
 def user_volume_prefix(project: str) -> str:
     """What every user volume of a stack starts with."""
     return USER_VOLUME.split("{username}")[0].format(prefix=project)
+
+
+def data_volume_prefixes(project: str) -> tuple[str, str]:
+    """What every user volume, and every group folder's volume, of a stack starts with."""
+    return user_volume_prefix(project), GROUP_VOLUME.split("{folder}")[0].format(prefix=project)

@@ -8,8 +8,8 @@
     python3 -m jhdeploy_hub.snapshots export VOLUME [--snapshot ID] [--before DATE]   for `invoke restore --snapshot`
 
 One snapshot holds /stack (the database dump, .env, userlist, conf/, secrets/) and
-/users/VOLUME for every user's volume (or folder), tagged `user=NAME` for each user
-in it. Users' volumes come and go, so the work runs in containers of the restic
+/users/VOLUME for every user's volume and group folder's (or /users with USER_STORAGE_PATH),
+tagged `user=NAME` for each user in it. Users' volumes come and go, so the work runs in containers of the restic
 image started for each step, which mount what that step needs; this process talks
 to Docker and never to the network. What to do comes in SNAPSHOT_PLAN (decided by
 the tasks, jhdeploy/stack.py: host paths, names, rules, no secret). The outcome of
@@ -131,13 +131,19 @@ def user_of(folder: str, plan: dict) -> tuple[str, str]:
 
 
 def user_folders(restic: Restic) -> dict[str, tuple[str, str]]:
-    """Every user's data: host source -> (its path in the snapshot, mode), by volume or folder."""
+    """Every user's data, and the group folders': host source -> (its path in the snapshot, mode), by volume
+    or folder."""
     plan = restic.plan
     if plan["user_storage"]:
         return {plan["user_storage"]: ("/users", "ro")}
-    volumes = restic.client.volumes.list(filters={"name": plan["user_prefix"]})
-    names = sorted(v.name for v in volumes if v.name.startswith(plan["user_prefix"]))
+    names = sorted(v.name for prefix in (plan["user_prefix"], plan["group_prefix"])
+                   for v in restic.client.volumes.list(filters={"name": prefix}) if v.name.startswith(prefix))
     return {name: (f"/users/{name}", "ro") for name in names}
+
+
+def is_users(name: str, plan: dict) -> bool:
+    """A user's folder (not a group folder) of /users."""
+    return name != contract.GROUP_FOLDERS if plan["user_storage"] else name.startswith(plan["user_prefix"])
 
 
 def users_in(restic: Restic, folders: dict[str, tuple[str, str]]) -> list[str]:
@@ -146,7 +152,7 @@ def users_in(restic: Restic, folders: dict[str, tuple[str, str]]) -> list[str]:
         names = [p.name for p in storage.iterdir() if p.is_dir()] if storage.is_dir() else []
     else:
         names = list(folders)
-    return sorted({user_of(name, restic.plan)[0] for name in names})
+    return sorted({user_of(name, restic.plan)[0] for name in names if is_users(name, restic.plan)})
 
 
 def dump_database(restic: Restic) -> None:
@@ -301,7 +307,7 @@ def folders_of(restic: Restic, snap: dict, user: str) -> list[str]:
     nodes = [json.loads(line) for line in restic.run(["ls", "--json", snap["id"], "/users"])[1].splitlines()[1:]
              if line.strip()]
     tops = {node["path"].split("/")[2] for node in nodes if node.get("path", "").count("/") == 2}
-    return sorted(name for name in tops if user_of(name, restic.plan)[0] == user)
+    return sorted(name for name in tops if is_users(name, restic.plan) and user_of(name, restic.plan)[0] == user)
 
 
 def running_servers(restic: Restic, user: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import time
 from pathlib import Path
@@ -11,6 +12,8 @@ from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float, Integer, Tuple, Unicode
+
+from jhdeploy_hub.contract import GROUP_FOLDERS, GROUPS_LABEL
 
 
 class ReadyDockerSpawner(DockerSpawner):
@@ -36,24 +39,58 @@ class ReadyDockerSpawner(DockerSpawner):
                                 "under which each server's own folder is made before it starts.")
     user_storage_owner = Tuple((1000, 100), config=True, help="uid and gid of a new user folder (the notebook user).")
     _reported = ""  # the container whose last lines were logged
+    _configured: dict | None = None  # the values group_overrides may change, as configured
+
+    async def apply_group_overrides(self):
+        """Each start begins from the configured values: upstream applies the overrides over what the
+        previous start left, so a group the user has since left would still count."""
+        touched = {"image", *(key for override in (self.group_overrides if isinstance(self.group_overrides, dict)
+                                                     else {}).values() for key in override["spawner_override"])}
+        if self._configured is None:
+            self._configured = {key: copy.deepcopy(getattr(self, key)) for key in touched}
+        for key, value in self._configured.items():
+            setattr(self, key, copy.deepcopy(value))
+        await super().apply_group_overrides()
 
     async def start(self):
+        self._choose_image()
+        self._label_groups()
         self._make_user_folders()
         ip, port = await super().start()
         if self.ready_poll_max > 0:
             await self._wait_answering(f"http://{ip}:{port}{self.server.base_url}api")
         return ip, port
 
+    def _choose_image(self) -> None:
+        """With no image asked for, the first the user's groups allow, when .env's is not among them."""
+        choices = self._get_allowed_images()
+        if choices and choices != "*" and not self.user_options.get("image") and self.image not in choices.values():
+            self.image = next(iter(choices.values()))
+
+    def _label_groups(self) -> None:
+        """The groups label: the conf/groups.toml digest, and the groups this server starts with, so that
+        `invoke status` can tell a server started under older group settings."""
+        labels = self.extra_create_kwargs.get("labels", {})
+        if GROUPS_LABEL in labels:
+            digest = labels[GROUPS_LABEL].split(":")[0]
+            names = ",".join(sorted(group.name for group in self.user.groups))
+            self.extra_create_kwargs = {**self.extra_create_kwargs,
+                                        "labels": {**labels, GROUPS_LABEL: f"{digest}:{names}"}}
+
     def _make_user_folders(self) -> None:
-        """The server's folder under user_storage, owner-only for the notebook user, if it is new.
-        A bind mount of a missing folder would fail the start (swarm) or make it root's (Docker)."""
+        """The server's folder under user_storage, owner-only for the notebook user, and a group's folder
+        under user_storage/_groups, for the notebook user and setgid, if they are new. A bind mount of a
+        missing folder would fail the start (swarm) or make it root's (Docker)."""
         if not self.user_storage:
             return
         for source in self.volume_binds:
             folder = Path(source)
-            if folder.parent == Path(self.user_storage) and not folder.exists():
-                folder.mkdir(mode=0o700)
+            group = folder.parent == Path(self.user_storage) / GROUP_FOLDERS
+            if (folder.parent == Path(self.user_storage) or group) and not folder.exists():
+                folder.mkdir(mode=0o700, parents=True)
                 os.chown(folder, *self.user_storage_owner)
+                if group:
+                    folder.chmod(0o2775)
                 self.log.info("Created %s for %s", folder, self._log_name)
 
     async def _wait_answering(self, url: str) -> None:

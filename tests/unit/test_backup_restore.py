@@ -112,7 +112,7 @@ def make_archive(tmp_path: Path, env: str, volumes: list[str], secrets: dict[str
 
 @pytest.mark.parametrize(("env", "volumes", "crafted", "reason"), [
     ("", ["otherlab-user-alice"], {},
-     "the archive names the volume 'otherlab-user-alice', which is not a user volume"),
+     "the archive names the volume 'otherlab-user-alice', which is not a user's or a group folder's volume"),
     ("JUPYTERHUB_SSL=bogus\n", [], {}, "JUPYTERHUB_SSL='bogus' is not allowed"),
     ("DATA_VOLUME_CONTAINER=/data; rm -rf /\n", [], {}, "DATA_VOLUME_CONTAINER='/data; rm -rf /' is not allowed"),
     ("", [], {"extra": {".secrets/cookie_secret": b"planted", ".secrets/new_secret": b"planted"}},

@@ -25,7 +25,7 @@ def test_oauth_without_its_client_id_fails_before_any_docker_call(clone, fake_bi
 
 
 def test_bad_userlist_line_fails_before_any_docker_call(clone, fake_bin):
-    (clone / "userlist").write_text("alice admin\nbob is-admin\n")
+    (clone / "userlist").write_text("alice admin\nbob Admin\n")
     result = invoke(clone, "start", path=f"{fake_bin}:/usr/bin:/bin")
     assert result.returncode != 0
     assert "line 2" in result.stderr

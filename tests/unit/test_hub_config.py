@@ -6,6 +6,8 @@ from configs import applied, hub_settings
 from jhdeploy_hub import config
 from traitlets.config import Config
 
+from jhdeploy.groups import Groups
+
 
 def test_users_reach_the_hub_by_service_name_on_the_stack_network():
     c = applied(COMPOSE_PROJECT_NAME="lab")
@@ -25,7 +27,7 @@ def test_spawner_removes_containers_and_keeps_a_volume_per_user():
     assert c.DockerSpawner.cmd == ["start-singleuser.py"]
     assert c.DockerSpawner.volumes == {"{prefix}-user-{username}{server_suffix}": "/home/jovyan/work"}
     labels = {"org.jhdeploy.stack": "lab", "org.jhdeploy.user": "{raw_username}",
-              "org.jhdeploy.server": "{raw_servername}"}
+              "org.jhdeploy.server": "{raw_servername}", "org.jhdeploy.groups": Groups().digest()}
     assert c.DockerSpawner.extra_create_kwargs == {"labels": labels}
     # Not Docker's AutoRemove: the spawner reads a crashed server's log before it removes the container.
     assert c.DockerSpawner.extra_host_config["auto_remove"] is False
@@ -91,7 +93,7 @@ def test_secrets_are_read_from_mounted_files():
 
 def test_shared_password_login_with_userlist_allow_and_admin_rules():
     c = applied(DUMMY_AUTH_PASSWORD="a-long-password")
-    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert c.JupyterHub.authenticator_class == "jupyterhub.authenticators.shared.SharedPasswordAuthenticator"
     assert c.SharedPasswordAuthenticator.user_password == "from /run/secrets/shared_password"
     assert c.SharedPasswordAuthenticator.admin_password == "from /run/secrets/admin_password"
     assert c.Authenticator.allowed_users == {"alice", "bob"}

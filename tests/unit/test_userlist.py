@@ -16,9 +16,10 @@ def test_empty_file_means_nobody():
 @pytest.mark.parametrize(
     ("text", "line", "detail"),
     [
-        ("alice\nbob superuser\n", 2, "expected 'name' or 'name admin'"),
+        ("alice\nbob Superuser\n", 2, "expected 'name [admin] [group ...]'"),
         ("alice\n\nBob\n", 3, "not a valid user name"),
-        ("alice admin extra\n", 1, "expected 'name' or 'name admin'"),
+        ("alice admin extra!\n", 1, "expected 'name [admin] [group ...]'"),
+        ("alice ml admin\n", 1, "'admin' only right after the name"),
     ],
 )
 def test_malformed_line_is_an_error_naming_its_line(text, line, detail):
