@@ -7,6 +7,7 @@ import hashlib
 import hmac
 
 import bcrypt
+from jupyterhub.auth import Authenticator
 from jupyterhub.utils import maybe_future
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.orm import UserInfo
@@ -43,10 +44,11 @@ class AdminsFirstNativeAuthenticator(NativeAuthenticator):
         return super().add_user(user)
 
 
-class UserlistGroups:
-    """Groups from userlist (`alice bio101`): each user's JupyterHub groups are set to their userlist
-    groups at login, and again before each start (`refresh_pre_spawn`), so that a userlist edit applied
-    with `invoke restart` reaches a user at their next start without a new login."""
+class UserlistGroups(Authenticator):
+    """Groups from userlist (`alice bio101`), mixed in before the configured authenticator: each user's
+    JupyterHub groups are set to their userlist groups at login, and again before each start
+    (`refresh_pre_spawn`), so that a userlist edit applied with `invoke restart` reaches a user at their
+    next start without a new login."""
 
     user_groups = Dict(config=True, help="user -> the groups userlist gives them")
 

@@ -241,3 +241,23 @@ def test_a_groups_file_in_the_checkout_is_checked_when_the_settings_resolve(tmp_
     with pytest.raises(SettingsError) as refused:
         resolve.from_text(tmp_path, "", USERS)
     assert "conf/groups.toml, line 31: [groups.ml] mem_limit = 'lots'" in str(refused.value)
+
+
+def test_the_authenticator_with_userlist_groups_takes_its_configuration():
+    """Built the way the hub builds it, and configured as the hub configures it."""
+    from jhdeploy_hub.authenticators import with_userlist_groups
+    from traitlets.config import Config
+
+    c = Config()
+    c.Authenticator.user_groups = {"maria": ["bio101", "ml"]}
+    c.SharedPasswordAuthenticator.user_password = "a-long-enough-password"
+    cls = with_userlist_groups("jupyterhub.authenticators.shared.SharedPasswordAuthenticator")
+    authenticator = cls(config=c)
+    assert authenticator.user_groups == {"maria": ["bio101", "ml"]}
+    import asyncio
+
+    model = asyncio.run(authenticator.authenticate(None, {"username": "maria",
+                                                          "password": "a-long-enough-password"}))
+    assert model["name"] == "maria" and model["groups"] == ["bio101", "ml"]
+    refreshed = asyncio.run(authenticator.refresh_user(SimpleNamespace(name="maria")))
+    assert refreshed == {"name": "maria", "groups": ["bio101", "ml"]}
