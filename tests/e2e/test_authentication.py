@@ -138,20 +138,24 @@ def test_github_authenticator_allows_userlist_and_orgs_only(hub, provider):
     switch(hub, JUPYTERHUB_AUTHENTICATOR="github_authenticator", GITHUB_CLIENT_ID=CLIENT_ID,
            GITHUB_CLIENT_SECRET=CLIENT_SECRET, GITHUB_URL=PROVIDER_INTERNAL, GITHUB_ALLOWED_ORGS="physics")
 
-    def login_as(login: str, orgs: list[str]):
-        next_user(provider, login=login, orgs=orgs)
+    def login_as(login: str, orgs: list[str], teams: tuple[str, ...] = ()):
+        next_user(provider, login=login, orgs=orgs, teams=list(teams))
         client = hub.client()
         response = client.oauth_login(PROVIDER_INTERNAL, provider)
         return client, response
 
     bob, _ = login_as("bob", [])  # in userlist
     assert logged_in_name(bob) == "bob"
-    erin, _ = login_as("erin", ["physics"])  # in an allowed organization
+    erin, _ = login_as("erin", ["physics"], teams=("physics/ml",))  # in an allowed organization
     assert logged_in_name(erin) == "erin"
     mallory, response = login_as("mallory", ["chemistry"])
     assert response.status_code == 403 and logged_in_name(mallory) is None
     alice, _ = login_as("alice", [])
     assert alice.api("GET", "/users/alice").json()["admin"] is True
+    # Her GitHub teams, by slug, are erin's JupyterHub groups, as of her last login.
+    assert alice.api("GET", "/users/erin").json()["groups"] == ["ml"]
+    login_as("erin", ["physics"])
+    assert alice.api("GET", "/users/erin").json()["groups"] == []
 
 
 def test_generic_oauth_uses_discovery_and_groups(hub, provider):
@@ -172,6 +176,16 @@ def test_generic_oauth_uses_discovery_and_groups(hub, provider):
     assert grace.api("GET", "/user").json()["admin"] is True
     mallory, response = login_as("mallory", ["visitors"])
     assert response.status_code == 403 and logged_in_name(mallory) is None
+
+    # The groups claim sets frank's JupyterHub groups at each login (conf/groups.toml's groups, README).
+    def groups_of(name: str) -> list[str]:
+        return sorted(grace.api("GET", f"/users/{name}").json()["groups"])
+
+    assert groups_of("frank") == ["students"]
+    login_as("frank", ["students", "ml"])
+    assert groups_of("frank") == ["ml", "students"]
+    login_as("frank", ["students"])  # removed at the provider: gone at the next login
+    assert groups_of("frank") == ["students"]
 
     # The client secret never shows in the merged Compose config.
     assert CLIENT_SECRET not in hub.invoke("config").stdout

@@ -2,10 +2,11 @@
 
 It implements only what oauthenticator calls, in two dialects:
   - GitHub (Enterprise) style: /login/oauth/authorize, /login/oauth/access_token,
-    /api/v3/user, /api/v3/orgs/ORG/members/USER;
+    /api/v3/user, /api/v3/user/teams, /api/v3/orgs/ORG/members/USER;
   - OpenID Connect: /.well-known/openid-configuration, /authorize, /token, /userinfo.
 There is no login form: the test says who logs in next with POST /_next_user
-{"login": ..., "orgs": [...], "groups": [...]}, then drives the real redirects.
+{"login": ..., "orgs": [...], "teams": ["org/slug", ...], "groups": [...]}, then drives the real
+redirects.
 Standard library only, so it runs on the stand-in Debian image.
 """
 
@@ -71,6 +72,9 @@ class Provider(BaseHTTPRequestHandler):
         if url.path == "/api/v3/user":
             return self.reply(200, {"login": who["login"], "id": abs(hash(who["login"])) % 10**6,
                                     "name": who["login"], "email": f"{who['login']}@example.test"})
+        if url.path == "/api/v3/user/teams":  # "org/slug" in the identity's teams, as GitHub lists them
+            return self.reply(200, [{"slug": team.split("/")[1], "name": team.split("/")[1],
+                                     "organization": {"login": team.split("/")[0]}} for team in who.get("teams", [])])
         if url.path.startswith("/api/v3/orgs/"):
             org, user = url.path.split("/")[4], url.path.split("/")[-1]
             return self.reply(204 if org in who.get("orgs", []) and user == who["login"] else 404)
