@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from chromium import Browser
-from harness import docker
+from harness import TEST_IMAGES, docker
 from jupyter import assert_clean, keys, log_in, run_in_new_cell
 from selenium.webdriver.common.keys import Keys
 
@@ -18,7 +18,27 @@ pytestmark = pytest.mark.browser
 
 ANNOUNCEMENT = "Maintenance on Friday from 18:00: save your work."
 LOGO_SIZE = (240, 60)
-USERLIST = "# browser walk\nalice admin\nbob\ncarol\n"
+USERLIST = "# browser walk\nalice admin\nbob\ncarol\ndana bio101 ml\n"
+# Two groups: dana, in both, chooses from two images in the spawn form, each with its description.
+GROUPS = f"""
+[images.python]
+image = "{TEST_IMAGES['LOCAL_NOTEBOOK_IMAGE']}"
+display_name = "Python for Biology 101"
+description = "The course environment: JupyterLab and the Python kernel."
+
+[images.ml]
+image = "{TEST_IMAGES['LOCAL_NOTEBOOK_IMAGE']}"
+display_name = "Machine learning lab"
+description = "The ML lab's environment, with more memory."
+
+[groups.bio101]
+images = ["python"]
+mem_limit = "1G"
+
+[groups.ml]
+images = ["ml"]
+mem_limit = "1536M"
+"""
 # Upstream, not ours: Notebook 7's shortcuts plugin races the settings registry on every page
 # (jupyter/notebook#7862), and its tree page disposes a session context it just made.
 NOTEBOOK7_KNOWN = ("reading 'schema'", "notebook_core", "Uncaught Error: Disposed")
@@ -53,6 +73,7 @@ def make_logo(path) -> None:
 @pytest.fixture(scope="module")
 def hub(deployment):
     (deployment.root / "userlist").write_text(USERLIST)
+    (deployment.root / "conf" / "groups.toml").write_text(GROUPS)
     make_logo(deployment.root / "conf" / "logo.png")
     deployment.env.update(LOGO_IMAGE="conf/logo.png", ALLOW_NAMED_SERVERS="yes")
     deployment.write_env()
@@ -136,6 +157,25 @@ def test_login_shows_spawn_progress_and_lands_in_jupyterlab(hub, bob):
     assert progress[-1][1].startswith("Server ready"), progress
     bob.shot("jupyterlab-launcher")
     assert_clean(bob, since)
+
+
+def test_the_spawn_form_offers_a_users_group_images_with_their_descriptions(browsers, hub):
+    dana = trusting(browsers, hub)
+    since = dana.mark()
+    log_in(dana, hub, "dana")
+    form = dana.element("#spawn_form", timeout=60)
+    for words in ("Python for Biology 101", "The course environment", "Machine learning lab",
+                  "The ML lab's environment"):
+        assert words in form.text, form.text
+    assert len(dana.find("#spawn_form input[name=image]")) == 2
+    dana.shot("spawn-form", doc=True)
+    dana.element("label[for=image-1]").click()  # the ML lab's
+    dana.element("#spawn_form [type=submit]").click()
+    dana.element(".jp-LabShell", timeout=120)
+    # The most generous of her groups' limits, set when her container was created.
+    assert docker("inspect", "--format", "{{.HostConfig.Memory}}", f"{hub.project}-dana").stdout.strip() == str(
+        1536 * 1024 ** 2)
+    assert_clean(dana, since)
 
 
 def test_a_notebook_runs_in_jupyterlab_and_is_saved(hub, bob):
