@@ -340,10 +340,12 @@ class Stack:
         return self.authenticator.groups_from_provider or names == ",".join(sorted(self.users.groups.get(user, ())))
 
     def group_folders(self) -> list[str]:
-        """Where the folders of conf/groups.toml live: Docker volumes, or host paths (Swarm's under
-        USER_STORAGE_PATH/_groups)."""
-        plan = self.groups.for_hub(self.project, self.settings["USER_STORAGE_PATH"])
-        return sorted({source for spec in plan["groups"].values() for source in spec["folders"]})
+        """The folders of conf/groups.toml that the tasks make: Docker volumes and host paths (those under
+        USER_STORAGE_PATH are made by the hub at first use, on the storage every node mounts)."""
+        storage = self.settings["USER_STORAGE_PATH"]
+        plan = self.groups.for_hub(self.project, storage)
+        return sorted({source for spec in plan["groups"].values() for source in spec["folders"]
+                       if not (storage and source.startswith(f"{storage}/{contract.GROUP_FOLDERS}/"))})
 
     def user_mounts(self) -> dict[str, Any]:
         """Each server's own volume (or folder under USER_STORAGE_PATH), and the shared folder when there is one."""

@@ -261,3 +261,17 @@ def test_the_authenticator_with_userlist_groups_takes_its_configuration():
     assert model["name"] == "maria" and model["groups"] == ["bio101", "ml"]
     refreshed = asyncio.run(authenticator.refresh_user(SimpleNamespace(name="maria")))
     assert refreshed == {"name": "maria", "groups": ["bio101", "ml"]}
+
+
+def test_the_tasks_make_group_volumes_and_the_hub_makes_folders_on_shared_storage(tmp_path):
+    (tmp_path / "conf").mkdir()
+    text = DEPARTMENT.replace('mount = "/home/jovyan/lab"', 'mount = "/home/jovyan/lab"\nhost_path = "/srv/lab"')
+    text = text.replace('gpus = "all"\n', "")  # Swarm takes no GPUs
+    (tmp_path / "conf/groups.toml").write_text(text)
+    from jhdeploy import resolve
+
+    assert resolve.from_text(tmp_path, "COMPOSE_PROJECT_NAME=dept\n", USERS).group_folders() == [
+        "/srv/lab", "dept-group-materials"]
+    swarm = resolve.from_text(tmp_path, "COMPOSE_PROJECT_NAME=dept\nUSER_STORAGE_PATH=/srv/users\n", USERS,
+                              mode="swarm")
+    assert swarm.group_folders() == ["/srv/lab"]
