@@ -7,6 +7,7 @@ later task talks to the manager (DOCKER_HOST). The workers get images only from 
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,7 +17,23 @@ from cluster import SHARED, Cluster
 pytestmark = pytest.mark.e2e
 
 CROWD = [f"u{i:02d}" for i in range(1, 11)]
-USERLIST = "alice admin\nbob\ncarol\n" + "".join(f"{name}\n" for name in CROWD)
+# The crowd is a lab group: the same conf/groups.toml as on one host (limits, images, a shared folder).
+USERLIST = "alice admin\nbob\ncarol\n" + "".join(f"{name} lab\n" for name in CROWD)
+GROUPS = """
+[images.course]
+image = "{image}"
+display_name = "Course"
+description = "The course image, from the registry"
+
+[folders.labshare]
+mount = "/home/jovyan/labshare"
+
+[groups.lab]
+images = ["course"]
+mem_limit = "1G"
+cpu_limit = 0.5
+folders = {{ labshare = "rw" }}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +58,8 @@ def swarm_hub(cluster, deployment):
     (deployment.root / "userlist").write_text(USERLIST)
     deployment.env.update(REGISTRY="registry:5000/jhd", USER_STORAGE_PATH=SHARED)
     deployment.write_env()
+    (deployment.root / "conf/groups.toml").write_text(GROUPS.format(
+        image=f"registry:5000/jhd/{deployment.env['LOCAL_NOTEBOOK_IMAGE']}"))
     deployment.invoke("build")
     deployment.refs = {key: f"registry:5000/jhd/{deployment.env[key]}"
                        for key in ("LOCAL_HUB_IMAGE", "LOCAL_PROXY_IMAGE", "LOCAL_NOTEBOOK_IMAGE")}
@@ -128,6 +147,23 @@ def test_ten_users_at_once_spread_over_both_workers(swarm_hub, cluster):
     with ThreadPoolExecutor(len(CROWD)) as pool:
         nodes = list(pool.map(spawn, CROWD))
     assert set(nodes) == set(cluster.workers), nodes
+
+
+def test_the_lab_group_gets_its_limits_and_one_folder_across_both_workers(swarm_hub, cluster):
+    """After the crowd spread over both workers: each lab member's service has the group's limits, and
+    what one writes in the group folder on one worker, another reads on the other."""
+    nodes = {name: cluster.node_of(f"{swarm_hub.project}-{name}") for name in CROWD}
+    for name in CROWD:
+        spec = json.loads(cluster.on(cluster.manager, "service", "inspect", f"{swarm_hub.project}-{name}").stdout)[0]
+        limits = spec["Spec"]["TaskTemplate"]["Resources"]["Limits"]
+        assert (limits["MemoryBytes"], limits["NanoCPUs"]) == (1024 ** 3, 500_000_000), limits
+    writer = CROWD[0]
+    reader = next(name for name in CROWD if nodes[name] != nodes[writer])
+    swarm_hub.logged_in(writer).run_code(writer, "open('/home/jovyan/labshare/plan.txt', 'w').write('week 1')")
+    read = swarm_hub.logged_in(reader).run_code(reader, "print(open('/home/jovyan/labshare/plan.txt').read())")
+    assert read.strip() == "week 1"
+    folder = cluster.shared / "_groups" / "labshare"
+    assert (folder.stat().st_uid, folder.stat().st_gid, folder.stat().st_mode & 0o7777) == (1000, 100, 0o2775)
 
 
 def test_swarm_rm_leaves_no_service_and_no_container_on_any_node(swarm_hub, cluster):
