@@ -42,6 +42,7 @@ mem_limit = "1536M"
 # Upstream, not ours: Notebook 7's shortcuts plugin races the settings registry on every page
 # (jupyter/notebook#7862), and its tree page disposes a session context it just made.
 NOTEBOOK7_KNOWN = ("reading 'schema'", "notebook_core", "Uncaught Error: Disposed")
+JUPYTERLAB_RELOAD_KNOWN = "Cannot read properties of null (reading 'observe')"
 # Records what the spawn-pending page's progress bar showed, across the redirect that follows.
 PROGRESS_RECORDER = """
 document.addEventListener('DOMContentLoaded', () => {
@@ -176,6 +177,8 @@ def test_the_spawn_form_offers_a_users_group_images_with_their_descriptions(brow
     assert docker("inspect", "--format", "{{.HostConfig.Memory}}", f"{hub.project}-dana").stdout.strip() == str(
         1536 * 1024 ** 2)
     assert_clean(dana, since)
+    browsers.open.remove(dana)  # a JupyterLab left open keeps this host's two cores busy
+    dana.close()
 
 
 def test_a_notebook_runs_in_jupyterlab_and_is_saved(hub, bob):
@@ -199,8 +202,9 @@ def test_a_notebook_runs_in_jupyterlab_and_is_saved(hub, bob):
              what="the saved notebook in the file browser")
     assert '"print(6 * 7)"' in saved(bob, hub, "bob", "six-times-seven.ipynb")
     assert "Jupyter news" not in bob.text()
-    # After the rename JupyterLab asks once more about the old name, which is rightly gone.
-    assert_clean(bob, since, expected=("/user/bob/api/contents/Untitled.ipynb?content=0",))
+    # After the rename JupyterLab asks once more about the old name, which is rightly gone; and the reload
+    # that restores the open notebook sometimes trips JupyterLab's own observer (upstream, jlab_core).
+    assert_clean(bob, since, expected=("/user/bob/api/contents/Untitled.ipynb?content=0", JUPYTERLAB_RELOAD_KNOWN))
 
 
 def test_the_home_page_creates_a_named_server_and_opens_it(hub, bob):
