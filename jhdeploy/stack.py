@@ -343,9 +343,9 @@ class Stack:
         """The folders of conf/groups.toml that the tasks make: Docker volumes and host paths (those under
         USER_STORAGE_PATH are made by the hub at first use, on the storage every node mounts)."""
         storage = self.settings["USER_STORAGE_PATH"]
-        plan = self.groups.for_hub(self.project, storage)
-        return sorted({source for spec in plan["groups"].values() for source in spec["folders"]
-                       if not (storage and source.startswith(f"{storage}/{contract.GROUP_FOLDERS}/"))})
+        used = {folder for spec in self.groups.groups.values() for folder in spec.get("folders", {})}
+        return sorted(self.groups.folder_source(folder, self.project, "") for folder in used
+                      if not storage or self.groups.folders[folder].get("host_path"))
 
     def user_mounts(self) -> dict[str, Any]:
         """Each server's own volume (or folder under USER_STORAGE_PATH), and the shared folder when there is one."""

@@ -82,7 +82,3 @@ def named_server_limit(plan: dict, default: int, handler) -> int:
     user = handler.current_user
     offers = [int(values[group]) for group in names_of(user) if group in values] if user else []
     return max(offers, default=default)
-
-
-def folder_sources(plan: dict) -> set[str]:
-    return {source for spec in plan["groups"].values() for source in spec["folders"]}
