@@ -14,6 +14,12 @@
 #   jhdeploy-standin/swarm-node:latest        a Docker Engine (and a registry) for the multi-node tests
 #   jhdeploy-standin/restic:0.18.0            contract of restic/restic
 #   jhdeploy-standin/sftp:latest              an SFTP server, for restic's sftp: repositories
+#   jhdeploy-standin/debs:latest              a build stage that unpacks Debian packages' binaries
+#   jhdeploy-standin/prometheus-busybox:latest  contract of quay.io/prometheus/busybox, the next four's base
+#   jhdeploy-standin/prometheus:v3.5.0        contract of prom/prometheus (Debian unstable's 3.5 LTS build)
+#   jhdeploy-standin/node-exporter:v1.9.1     contract of prom/node-exporter (Debian's 1.9.0)
+#   jhdeploy-standin/blackbox-exporter:v0.27.0  contract of prom/blackbox-exporter (Debian's 0.26.0)
+#   jhdeploy-standin/alertmanager:v0.28.1     contract of prom/alertmanager
 #
 # Behind a TLS-inspecting proxy, point JHDEPLOY_TEST_CA_DIR at a folder of its CA
 # certificates (*.crt): they are trusted while these images are built (pip, npm),
@@ -76,3 +82,9 @@ build jhdeploy-standin/pebble:latest "$here/pebble"
 build jhdeploy-standin/swarm-node:latest "$here/swarm-node"
 build jhdeploy-standin/restic:0.18.0 "$here/restic"
 build jhdeploy-standin/sftp:latest "$here/sftp"
+build jhdeploy-standin/debs:latest "$here/debs"
+build jhdeploy-standin/prometheus-busybox:latest "$here/prometheus-busybox"
+build jhdeploy-standin/prometheus:v3.5.0 "$here/prometheus"
+build jhdeploy-standin/node-exporter:v1.9.1 "$here/node-exporter"
+build jhdeploy-standin/blackbox-exporter:v0.27.0 "$here/blackbox-exporter"
+build jhdeploy-standin/alertmanager:v0.28.1 "$here/alertmanager"
