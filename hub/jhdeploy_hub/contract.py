@@ -19,6 +19,9 @@ SETTINGS_FILE = f"{HUB_ROOT}/state/settings.json"  # where compose/base.yml moun
 ANNOUNCEMENT_FILE = "announcement.html"  # under conf/, written by `invoke announce`
 SECRETS = "/run/secrets"  # where Compose and Swarm mount secrets
 SNAPSHOT_STATE = f"{HUB_ROOT}/backup"  # where compose/backup.yml mounts state/backup/, read-write
+# Where the backup and fence services write what they report to Prometheus (state/textfile/, which
+# node-exporter's textfile collector reads; compose/metrics.yml).
+TEXTFILE = "/textfile"
 
 # Labels on every container (or swarm service) that the hub spawns.
 STACK_LABEL = "org.jhdeploy.stack"

@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from jhdeploy_hub import textfile
+
 METADATA = "169.254.169.254/32"
 ESTABLISHED = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"]
 REJECT = ["-j", "REJECT"]  # not DROP: a refused connection fails at once instead of hanging
@@ -105,10 +107,18 @@ def watch(command: str, project: str, users: str, every: float = 10) -> None:
     apply(command, project, users)
     print(f"fence: in force for {users} ({command})", flush=True)
     while True:
+        report(True)
         time.sleep(every)
         if not in_force(command, project, users):
+            report(False)
             print("fence: rules were missing; applying them again", flush=True)
             apply(command, project, users)
+
+
+def report(ok: bool) -> None:
+    """For the metrics add-on's FenceNotInForce alert: in force or not, and when it was last checked."""
+    textfile.write("fence", {"jhdeploy_fence_in_force": (int(ok), "1 while the user network fence is in force."),
+                             "jhdeploy_fence_checked_timestamp_seconds": (time.time(), "When the fence last checked.")})
 
 
 def main(argv: list[str]) -> int:

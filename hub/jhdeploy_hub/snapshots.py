@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from jhdeploy_hub import contract, schedule
+from jhdeploy_hub import contract, schedule, textfile
 
 STATE = Path(contract.SNAPSHOT_STATE)  # the host's state/backup/, mounted read-write
 STATUS = STATE / "status.json"
@@ -257,7 +257,9 @@ def run_schedule(restic: Restic) -> None:
         while True:
             time.sleep(3600)
     say(f"backup service: snapshots at '{cron}' (UTC) into {restic.plan['repository_shown']}")
+    started = utcnow()
     while True:
+        report(cron, started)
         due = schedule.next_time(cron, utcnow().replace(tzinfo=None))
         while (wait := (due - utcnow().replace(tzinfo=None)).total_seconds()) > 0:
             time.sleep(min(wait, 60))
@@ -265,6 +267,25 @@ def run_schedule(restic: Restic) -> None:
             snapshot_now(restic, f"scheduled for {due:%H:%M} UTC")
         except SnapshotError as error:
             say(f"✗ snapshot failed: {error}")
+
+
+def report(cron: str, started: datetime.datetime) -> None:
+    """For the metrics add-on's SnapshotsMissed alert: the last success, and the time by which the two
+    scheduled snapshots after it (or after this service started) will have been missed, with an hour for
+    the second one to finish."""
+    try:
+        last = datetime.datetime.fromisoformat(json.loads(STATUS.read_text())["last_success"])
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or a damaged status file
+        last = None
+    since = (last or started).astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    second = schedule.next_time(cron, schedule.next_time(cron, since))
+    deadline = second.replace(tzinfo=datetime.timezone.utc) + datetime.timedelta(hours=1)
+    textfile.write("snapshots", {
+        "jhdeploy_snapshot_last_success_timestamp_seconds": (last.timestamp() if last else 0,
+                                                             "When the last snapshot succeeded (0: never)."),
+        "jhdeploy_snapshot_deadline_timestamp_seconds": (deadline.timestamp(),
+                                                         "After this, two scheduled snapshots were missed."),
+    })
 
 
 # --- listing and bringing back ------------------------------------------------------------------
