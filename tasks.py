@@ -18,7 +18,20 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from jhdeploy import backup, build, database, doctor, grouplist, images, lifecycle, passwords, restore, snapshots, swarm
+from jhdeploy import (
+    backup,
+    build,
+    database,
+    doctor,
+    grouplist,
+    images,
+    lifecycle,
+    metrics,
+    passwords,
+    restore,
+    snapshots,
+    swarm,
+)
 from jhdeploy.errors import DeployError
 from jhdeploy.resolve import INVALID
 
@@ -239,6 +252,19 @@ def backup_check(c, user=""):
     snapshots.run(c, ROOT, "backup-check", ["check", "--user", user])
 
 
+@task(name="metrics", help={"query": "A PromQL expression to ask Prometheus, such as jupyterhub_running_servers; "
+                                     "prints one series per line."})
+def _metrics(c, query=""):
+    """How to reach Prometheus (METRICS=yes): on this host only, through an SSH tunnel from yours."""
+    metrics.show(c, ROOT, query)
+
+
+@task(help={"test": "Send a test alert through every receiver (webhook, email) and say whether each took it."})
+def alerts(c, test=False):
+    """The alerts that fire now (METRICS=yes), from Alertmanager."""
+    metrics.alerts(c, ROOT, test)
+
+
 @task
 def upgrade_db(c):
     """Back up, then upgrade the hub database schema to this JupyterHub version.
@@ -302,7 +328,8 @@ def prepull(c):
 ns = Collection(
     _setup, _build, *(layer_task(layer) for layer in images.LAYERS),
     start, stop, restart, logs, status, _doctor, user_password, _groups, announce, config,
-    _backup, _restore, backup_now, _snapshots, restore_user, backup_check, upgrade_db, migrate_db, clean,
+    _backup, _restore, backup_now, _snapshots, restore_user, backup_check, _metrics, alerts, upgrade_db, migrate_db,
+    clean,
     swarm_deploy, swarm_rm, push, prepull,
 )
 ns.configure({"jhdeploy": {"timeout": TIMEOUT}})

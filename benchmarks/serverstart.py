@@ -9,6 +9,12 @@ down: CPU per phase of Jupyter Server's start-up, import time per top-level pack
 the hub spawns.
 
     python benchmarks/serverstart.py BASE_IMAGE OUR_IMAGE [--runs 5]
+    python benchmarks/serverstart.py --extension jupyter_resource_usage OUR_IMAGE [--runs 9]
+
+With --extension, the CPU one server extension adds to a start: the CPU of importing it
+inside the image, and the same image started with it on and off
+(`--ServerApp.jpserver_extensions NAME=False`), alternately, whose difference is within
+the runs' spread when the extension is small.
 
 run.py imports `bare_start` and `container_cpu` for its floor and spawn figures.
 """
@@ -64,12 +70,12 @@ def answer(url: str, timeout: float = 300) -> None:
 
 
 def bare_start(image: str, network: str = "bridge", lab: bool = False, env: tuple[str, ...] = (),
-               logs: bool = False) -> dict:
+               logs: bool = False, args: tuple[str, ...] = ()) -> dict:
     """`docker run` of the image until /api answers: wall seconds, CPU seconds, with `lab` the CPU
     of the first GET /lab, and with `logs` the server's log."""
     flags = [item for e in env for item in ("--env", e)]
     started = time.monotonic()
-    cid = docker("run", "--detach", "--network", network, "--label", LABEL, *flags, image, *START)
+    cid = docker("run", "--detach", "--network", network, "--label", LABEL, *flags, image, *START, *args)
     try:
         ip = docker("inspect", "--format", f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}', cid)
         answer(f"http://{ip}:8888/api")
@@ -128,9 +134,23 @@ print(json.dumps({"jupyterhub.singleuser": cpu() - begun, "of which jupyterhub.o
 """
 
 
-def cpu_inside(image: str, script: str) -> dict:
+# Runs inside the image: the CPU to import a server extension (and the modules its entry points name)
+# on top of what every server imports. A start's CPU varies by more than that from run to run.
+EXTENSION = r"""
+import importlib, json, sys, time
+cpu = time.process_time
+import jupyter_server.serverapp, jupyterlab.labapp
+begun = cpu()
+module = importlib.import_module(sys.argv[1])
+for point in getattr(module, "_jupyter_server_extension_points", lambda: [])():
+    importlib.import_module(point["module"])
+print(json.dumps({"import": cpu() - begun}))
+"""
+
+
+def cpu_inside(image: str, script: str, *args: str) -> dict:
     """Run one of the scripts above in a container of `image`: its JSON line, rounded to ms."""
-    out = docker("run", "--rm", "--label", LABEL, image, "python", "-c", script)
+    out = docker("run", "--rm", "--label", LABEL, image, "python", "-c", script, *args)
     return {k: round(v, 3) for k, v in json.loads(out.splitlines()[-1]).items()}
 
 
@@ -158,12 +178,36 @@ def measure(image: str, runs: int) -> dict:
             "imports": import_breakdown(image), "hub_spawned_server_adds_cpu_s": cpu_inside(image, SINGLEUSER)}
 
 
+def extension_cost(image: str, name: str, runs: int) -> dict:
+    """Median CPU per start with the server extension `name` on and off, started alternately."""
+    off = ("--ServerApp.jpserver_extensions", f"{name}=False")
+    on_cpu, off_cpu = [], []
+    for _ in range(runs):
+        on_cpu.append(bare_start(image)["cpu_s"])
+        off_cpu.append(bare_start(image, args=off)["cpu_s"])
+    with_it, without = statistics.median(on_cpu), statistics.median(off_cpu)
+    imports = statistics.median(cpu_inside(image, EXTENSION, name)["import"] for _ in range(runs))
+    return {"image": image, "extension": name, "runs": runs, "with_cpu_s": round(with_it, 3),
+            "without_cpu_s": round(without, 3), "start_difference_cpu_s": round(with_it - without, 3),
+            "start_spread_cpu_s": round(statistics.pstdev(off_cpu), 3), "import_cpu_s": round(imports, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("base", help="the unmodified base image (DOCKER_NOTEBOOK_BASE)")
+    parser.add_argument("base", nargs="?", help="the unmodified base image (DOCKER_NOTEBOOK_BASE)")
     parser.add_argument("image", help="our built notebook image (LOCAL_NOTEBOOK_IMAGE)")
     parser.add_argument("--runs", type=int, default=5, help="starts of each image; medians are reported")
+    parser.add_argument("--extension", help="only the CPU this server extension adds to a start of IMAGE")
     args = parser.parse_args()
+    if args.extension:
+        report = extension_cost(args.image, args.extension, args.runs)
+        print(json.dumps(report, indent=2))
+        print(f"{args.extension}: importing it costs {report['import_cpu_s']} CPU-s per server start; whole "
+              f"starts took {report['with_cpu_s']} CPU-s with it and {report['without_cpu_s']} without "
+              f"(runs spread by {report['start_spread_cpu_s']})")
+        return
+    if not args.base:
+        parser.error("BASE_IMAGE is needed unless --extension is given")
     report = {"base": measure(args.base, args.runs), "ours": measure(args.image, args.runs)}
     report["cpu_ratio"] = round(report["ours"]["cpu_s"] / report["base"]["cpu_s"], 2)
     print(json.dumps(report, indent=2))

@@ -2,7 +2,8 @@
 # Entrypoint of the proxy image (dockerfiles/Dockerfile.proxy).
 #   jhdeploy-proxy ARGS...     configurable-http-proxy ARGS, with the token from
 #                              /run/secrets/proxy_token, and TLS when
-#                              /run/secrets/ssl_cert and ssl_key are mounted
+#                              /run/secrets/ssl_cert and ssl_key are mounted, and metrics on
+#                              CHP_METRICS_PORT when it is set
 #   jhdeploy-proxy routes      how many routes the proxy holds (`invoke status`)
 #   jhdeploy-proxy healthcheck exit 0 once the API answers (the image's HEALTHCHECK)
 set -eu
@@ -45,5 +46,9 @@ esac
 if [ -f "$secrets/ssl_cert" ] && [ -f "$secrets/ssl_key" ]; then
   # Node refuses TLS 1.0 and 1.1 by default (minimum TLSv1.2).
   set -- "$@" --ssl-cert "$secrets/ssl_cert" --ssl-key "$secrets/ssl_key" --ssl-ciphers "$ciphers"
+fi
+if [ -n "${CHP_METRICS_PORT:-}" ]; then
+  # The metrics add-on (compose/metrics.yml) reads them on its own network.
+  set -- "$@" --metrics-ip 0.0.0.0 --metrics-port "$CHP_METRICS_PORT"
 fi
 exec configurable-http-proxy "$@"

@@ -198,7 +198,9 @@ def needed_bytes(c, stack: Stack, volumes: list[str]) -> float:
     listing = engine.probe(c, ["docker", "system", "df", "-v", "--format", "{{json .Volumes}}"])
     sizes = {v["Name"]: size_of(v.get("Size", "")) for v in json.loads(listing.stdout or "[]") or []} \
         if listing.ok else {}
-    return sum(sizes.get(name, 0.0) for name in [*stack.volumes, *volumes]) * SPARE
+    # Prometheus' volume is not backed up: what it measured can be measured again.
+    kept = [name for name in stack.volumes if name != stack.settings["METRICS_VOLUME_HOST"]]
+    return sum(sizes.get(name, 0.0) for name in [*kept, *volumes]) * SPARE
 
 
 def reserve_name(directory: Path, project: str) -> str:

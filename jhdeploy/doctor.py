@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from jhdeploy import engine, images, resolve, secretfiles, snapshots
+from jhdeploy import engine, images, metrics, resolve, secretfiles, snapshots
 from jhdeploy.errors import DeployError
 from jhdeploy.settings import SettingsError
 from jhdeploy.stack import Stack
@@ -219,6 +219,9 @@ def everything(c, root: Path, running: Stack | None) -> list[Check]:
         checks += fence_checks(c, running or stack)
     checks += [Check(ok, line, f"`invoke logs --service {snapshots.SERVICE}` says why; `invoke backup-now` "
                                "takes one now", warning=True) for ok, line in snapshots.status_lines(running or stack)]
+    if engine_ok and running:
+        checks += [Check(ok, line, "`invoke status` and `invoke logs --service prometheus` (or alertmanager) say "
+                                   "more", warning=True) for ok, line in metrics.status_lines(c, running)]
     return checks + dns_checks(stack)
 
 

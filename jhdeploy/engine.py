@@ -79,8 +79,10 @@ def compose_argv(c, stack: Stack, args: list[str]) -> list[str]:
 
 
 def compose_env(c, stack: Stack) -> dict[str, str]:
-    """The stack's values, and what only Docker or state/ know: the network's addresses, the settings' digest."""
-    env = {**stack.compose_env(), "HUB_SETTINGS_DIGEST": state.hub_settings_digest(stack.root)}
+    """The stack's values, and what only Docker or state/ know: the network's addresses, the settings' and
+    the metrics configuration's digests."""
+    env = {**stack.compose_env(), "HUB_SETTINGS_DIGEST": state.hub_settings_digest(stack.root),
+           "METRICS_CONFIG_DIGEST": state.metrics_digest(stack.root)}
     subnets = [config["Subnet"] for config in ipam(c, stack.settings["DOCKER_NETWORK_NAME"]) or []
                if config.get("Subnet")]
     env["HUB_NO_PROXY"] = ",".join(["localhost", "127.0.0.1", *stack.services, *subnets])

@@ -39,7 +39,7 @@ LAYERS: tuple[Layer, ...] = (
           "system packages, trusted CAs and the notebook directory", ("conf/notebook/apt.txt",)),
     Layer("notebook_body", "notebook-body", "dockerfiles/Dockerfile.notebook_body", "LOCAL_NOTEBOOK_BODY",
           "LOCAL_NOTEBOOK_BASE", ("JUPYTERHUB_VERSION", "JUPYTERLAB_VERSION", "NOTEBOOK_VERSION",
-                                  "NOTEBOOK_BUILD_RETRIES", "NOTEBOOK_BUILD_RETRY_DELAY"),
+                                  "RESOURCE_USAGE_VERSION", "NOTEBOOK_BUILD_RETRIES", "NOTEBOOK_BUILD_RETRY_DELAY"),
           "the Python environment (the slow, network-bound layer)",
           ("scripts/install-environment.sh", "conf/notebook/requirements.txt", "conf/notebook/environment.yml",
            "conf/notebook/kernels")),

@@ -79,6 +79,26 @@ def _check_seconds(value: str) -> str | None:
     return None if value.isdigit() else "a whole number of seconds (0 or more)"
 
 
+def _check_duration(value: str) -> str | None:
+    return None if re.match(r"^[1-9][0-9]*[hdwy]$", value) else "a duration such as 90d, 26w or 1y (h, d, w or y)"
+
+
+def _check_percent(value: str) -> str | None:
+    return None if value.isdigit() and 1 <= int(value) <= 100 else "a whole percentage from 1 to 100"
+
+
+def _check_emails(value: str) -> str | None:
+    addresses = [a.strip() for a in value.split(",")]
+    return None if all(re.match(r"^[^@\s,]+@[^@\s,]+$", a) for a in addresses) else \
+        "email addresses separated by commas, such as admin@example.org"
+
+
+def _check_host_port(value: str) -> str | None:
+    host, _, port = value.rpartition(":")
+    ok = bool(host) and _check_hostname(host) is None and port.isdigit() and 0 < int(port) < 65536
+    return None if ok else "host:port, such as smtp.example.org:587"
+
+
 def _check_relative_path(value: str) -> str | None:
     if value.startswith("/") or ".." in value.split("/"):
         return "a path inside this folder, such as conf/logo.png"
@@ -268,6 +288,10 @@ KINDS: dict[str, Kind] = {
     "relative_path": Kind(_check_relative_path),
     "count": Kind(_check_count, int),
     "seconds": Kind(_check_seconds, int),
+    "duration": Kind(_check_duration),
+    "percent": Kind(_check_percent, int),
+    "emails": Kind(_check_emails),
+    "host_port": Kind(_check_host_port),
     "bool": Kind(_check_bool, lambda value: BOOLEAN[value.lower()]),
     "url": Kind(_check_url),
     "names": Kind(_check_names, names, []),

@@ -13,6 +13,8 @@ FENCE_SERVICE = "fence"  # compose/fence.yml
 PROXY_API_PORT = 8001
 STATE_FOLDER = "state"  # what the tasks record, in the checkout (jhdeploy/state.py)
 SNAPSHOT_STATE = f"{STATE_FOLDER}/backup"  # the backup service's status.json and database dump
+METRICS_STATE = f"{STATE_FOLDER}/metrics"  # the metrics add-on's configuration (jhdeploy/metricsconf.py)
+TEXTFILE_STATE = f"{STATE_FOLDER}/textfile"  # what services report to node-exporter (contract.TEXTFILE)
 
 
 def image_ref(s, key: str) -> str:

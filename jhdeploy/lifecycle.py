@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jhdeploy_hub.contract import ANNOUNCEMENT_FILE
 
-from jhdeploy import changes, doctor, engine, health, images, resolve, snapshots, state
+from jhdeploy import changes, doctor, engine, health, images, metrics, resolve, snapshots, state
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import HUB_SERVICE, PROXY_SERVICE
 from jhdeploy.stack import Stack
@@ -49,6 +49,7 @@ def prepare(c, stack: Stack, refusal: str) -> tuple[float, datetime.datetime]:
     for created in engine.ensure_stack_resources(c, stack):
         say(f"Created {created}.")
     state.write_hub_settings(c, stack)
+    state.write_metrics(c, stack)
     return started, since
 
 
@@ -205,7 +206,7 @@ def status(c, root: Path) -> None:
         users = engine.user_servers(c, stack.project, env_stack.groups_current if env_stack else None)
         say(f"User servers: {len(users)}" + "".join(f"\n  {line}" for line in users))
     say(f"Hub health: {health.describe(stack)}")
-    for ok, line in snapshots.status_lines(stack):
+    for ok, line in snapshots.status_lines(stack) + metrics.status_lines(c, stack):
         say(line if ok else f"warning: {line}")
     report = health.certificate_report(stack)
     if report:

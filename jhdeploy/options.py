@@ -83,6 +83,11 @@ SECRETS = {secret.name: secret for secret in (
     Secret("backup_known_hosts", "backup_known_hosts", masked=False, restic_path="/root/.ssh/known_hosts"),
     # An s3: repository's keys, as an AWS shared credentials file.
     Secret("backup_s3_credentials", "backup_s3_credentials", restic_path="/root/.aws/credentials"),
+    # Prometheus' token for the hub's /hub/metrics (its role has read:metrics only).
+    Secret("metrics_token", "metrics_token", "hex"),
+    # Alertmanager's receivers: given in .env (ALERT_WEBHOOK_URL, ALERT_SMTP_PASSWORD) or written here.
+    Secret("alert_webhook_url", "alert_webhook_url"),
+    Secret("alert_smtp_password", "alert_smtp_password"),
 )}
 
 
@@ -249,6 +254,8 @@ class Addon:
     modes: tuple[str, ...] = ("compose", "swarm")  # `invoke start` (compose) and/or `invoke swarm-deploy`
     ssl_modes: tuple[str, ...] = ()  # only with these SSL modes; empty: with any
     hub_services: tuple[HubService, ...] = ()
+    # (setting, secret): secrets that may be given in .env, kept as files under secrets/
+    from_env: tuple[tuple[str, str], ...] = ()
 
 
 # jupyterhub-idle-culler, with only the scopes its docs list (admin:users only to delete users).
@@ -269,6 +276,16 @@ FENCE = Addon("user network fence", "USER_NETWORK_FENCE", Override("compose/fenc
 SNAPSHOTS = Addon("snapshots", "BACKUP_SCHEDULE", Override("compose/backup.yml", services=("backup",)),
                   modes=("compose",))
 
+# METRICS=yes: Prometheus, its exporters and Alertmanager (compose/metrics.yml; their configuration is
+# made by jhdeploy/metrics.py). Prometheus reads the hub's metrics as a service whose role has only
+# read:metrics. Compose mode only: node-exporter reads one host.
+METRICS = Addon("metrics", "METRICS", Override(
+    "compose/metrics.yml", services=("prometheus", "node-exporter", "blackbox-exporter", "alertmanager"),
+    ports=("METRICS_PORT",), volumes=("METRICS_VOLUME_HOST",), secrets=("metrics_token",),
+    copied=("metrics_token", "alert_webhook_url", "alert_smtp_password")),
+    modes=("compose",), hub_services=(HubService("prometheus", scopes=("read:metrics",), token="metrics_token"),),
+    from_env=(("ALERT_WEBHOOK_URL", "alert_webhook_url"), ("ALERT_SMTP_PASSWORD", "alert_smtp_password")))
+
 ADDONS = (
     # A private ACME server's root (Pebble in the tests, an internal step-ca in real life).
     Addon("private ACME root", "ACME_CA_ROOT", Override("compose/acme_ca_root.yml"), ssl_modes=("use_ssl_le",)),
@@ -278,6 +295,7 @@ ADDONS = (
     Addon("user storage", "USER_STORAGE_PATH", Override("compose/user_storage.yml")),
     FENCE,
     SNAPSHOTS,
+    METRICS,
     # SERVER_TIMEOUT_SECONDS above 0: idle servers are stopped by a hub service.
     Addon("idle culling", "SERVER_TIMEOUT_SECONDS", hub_services=(CULLER,)),
 )

@@ -50,6 +50,7 @@ LOOK = "Interface and branding"
 DATABASE = "Database and backups"
 OPERATIONS = "Operations"
 SWARM = "Docker Swarm"
+METRICS = "Metrics and alerts"
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("COMPOSE_PROJECT_NAME", "jupyterhub", STACK,
@@ -240,6 +241,9 @@ SETTINGS: tuple[Setting, ...] = (
             "JupyterLab version in the notebook image.", kind="version"),
     Setting("NOTEBOOK_VERSION", "7.6.5", IMAGES,
             "Jupyter Notebook version in the notebook image (the /tree interface).", kind="version"),
+    Setting("RESOURCE_USAGE_VERSION", "1.3.0", IMAGES,
+            "jupyter-resource-usage version in the notebook image: users see their memory against their "
+            "server's limit in the status bar.", kind="version"),
     Setting("JUPYTERHUB_BASE_IMAGE", "quay.io/jupyterhub/jupyterhub:${JUPYTERHUB_VERSION}", IMAGES,
             "Base of the hub image. Point it at a mirror or a private registry if needed.", kind="image"),
     Setting("LOCAL_HUB_IMAGE", "jupyterhub-hub:latest", IMAGES,
@@ -361,6 +365,62 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CULL_USERS", "no", OPERATIONS,
             "Idle culling: also delete idle users (for temporary users, as with tmp_authenticator).",
             kind="bool"),
+
+    Setting("METRICS", "no", METRICS,
+            "yes: Prometheus watches the hub, the proxy, this host's disk, memory and CPU, and the "
+            "certificate's expiry, and Alertmanager tells the admin (the metrics add-on, docs/metrics.md). "
+            "Nothing of it is published beyond 127.0.0.1.", kind="bool"),
+    Setting("METRICS_PORT", "9090", METRICS,
+            "With metrics: Prometheus on this host only (127.0.0.1); `invoke metrics` says how to reach it "
+            "from your machine.", kind="port"),
+    Setting("METRICS_RETENTION", "90d", METRICS,
+            "With metrics: how long Prometheus keeps what it measured, such as 90d or 26w.", kind="duration"),
+    Setting("METRICS_SCRAPE_SECONDS", "30", METRICS,
+            "With metrics: how often Prometheus measures, and evaluates the alert rules.", kind="count"),
+    Setting("METRICS_VOLUME_HOST", "${COMPOSE_PROJECT_NAME}-metrics", METRICS,
+            "With metrics: the Docker volume that holds Prometheus' data. No task deletes it unless you run "
+            "`invoke clean --volumes`.", kind="docker_name"),
+    Setting("PROMETHEUS_IMAGE", "prom/prometheus:v3.5.0", METRICS,
+            "With metrics: the Prometheus image.", kind="image"),
+    Setting("NODE_EXPORTER_IMAGE", "prom/node-exporter:v1.9.1", METRICS,
+            "With metrics: the node-exporter image (this host's disk, memory and CPU).", kind="image"),
+    Setting("BLACKBOX_EXPORTER_IMAGE", "prom/blackbox-exporter:v0.27.0", METRICS,
+            "With metrics: the blackbox exporter image (the public URL's certificate).", kind="image"),
+    Setting("ALERTMANAGER_IMAGE", "prom/alertmanager:v0.28.1", METRICS,
+            "With metrics: the Alertmanager image.", kind="image"),
+    Setting("ALERT_WEBHOOK_URL", "", METRICS,
+            "With metrics: where alerts are posted (Alertmanager's webhook: Slack, Teams and Mattermost take "
+            "it through their incoming webhooks or a small adapter). It usually holds a key: it is kept as "
+            "secrets/alert_webhook_url, which you may write instead.", kind="url", optional=True, secret=True),
+    Setting("ALERT_EMAIL_TO", "", METRICS,
+            "With metrics: who gets alerts by email, such as admin@example.org (comma-separated). Needs "
+            "ALERT_SMTP_HOST and ALERT_EMAIL_FROM.", kind="emails", optional=True),
+    Setting("ALERT_EMAIL_FROM", "", METRICS,
+            "With metrics: the sender of alert emails.", kind="emails", optional=True),
+    Setting("ALERT_SMTP_HOST", "", METRICS,
+            "With metrics: the SMTP relay as host:port, such as smtp.example.org:587 (STARTTLS when it "
+            "offers it).", kind="host_port", optional=True),
+    Setting("ALERT_SMTP_USER", "", METRICS,
+            "With metrics: the SMTP relay's login, if it needs one.", optional=True),
+    Setting("ALERT_SMTP_PASSWORD", "", METRICS,
+            "With metrics: the SMTP relay's password; kept as secrets/alert_smtp_password, which you may write "
+            "instead.", optional=True, secret=True),
+    Setting("ALERT_HUB_DOWN_SECONDS", "120", METRICS,
+            "Alert: the hub or the proxy has not answered Prometheus for this long.", kind="count"),
+    Setting("ALERT_SPAWN_FAILURES", "3", METRICS,
+            "Alert: this many server starts failed or were refused within 10 minutes.", kind="count"),
+    Setting("ALERT_SPAWN_P95_SECONDS", "120", METRICS,
+            "Alert: 95% of the server starts of the last 30 minutes took up to this long, or more.",
+            kind="count"),
+    Setting("ALERT_DISK_WARN_PERCENT", "85", METRICS,
+            "Alert (warning): the disk where Docker keeps volumes is this full.", kind="percent"),
+    Setting("ALERT_DISK_CRITICAL_PERCENT", "95", METRICS,
+            "Alert (critical): the disk where Docker keeps volumes is this full.", kind="percent"),
+    Setting("ALERT_CERT_DAYS", "14", METRICS,
+            "Alert: the public URL's certificate expires within this many days.", kind="count"),
+    Setting("ALERT_REPEAT_SECONDS", "300", METRICS,
+            "Alertmanager tells a change in the alerts (a new one, or one resolved) at most this often, and "
+            "repeats a firing alert every 4 hours.", kind="count"),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}

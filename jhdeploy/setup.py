@@ -31,9 +31,8 @@ def ensure_runtime_files(c, stack: Stack) -> list[str]:
 
 def _runtime_files(stack: Stack) -> list[str]:
     created = [f"secrets/{name}" for name in secretfiles.ensure_secrets(stack.secrets_dir)]
-    # A secret given in .env (a password, an OAuth client secret) reaches the hub as a mounted file.
-    if stack.authenticator.from_env:
-        key, name = stack.authenticator.from_env
+    # A secret given in .env (a password, an OAuth client secret) reaches its container as a mounted file.
+    for key, name in stack.secrets_from_env:
         file = options.SECRETS[name].file
         if stack.settings[key] and secretfiles.store(stack.secrets_dir, file, stack.settings[key]):
             created.append(f"secrets/{file} (from {key})")

@@ -19,11 +19,27 @@ from jhdeploy_hub import contract, schedule
 
 from jhdeploy import options, userlist
 from jhdeploy.groups import Groups
-from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE, PROXY_API_PORT, PROXY_SERVICE, SNAPSHOT_STATE, image_ref
+from jhdeploy.layout import (
+    HUB_SERVICE,
+    METRICS_STATE,
+    POSTGRES_SERVICE,
+    PROXY_API_PORT,
+    PROXY_SERVICE,
+    SNAPSHOT_STATE,
+    TEXTFILE_STATE,
+    image_ref,
+)
 from jhdeploy.settings import Settings
 
 COPIED_SECRET = "JHDEPLOY_SECRET_"  # the Compose variables that `environment:` Compose secrets read
 IMAGE_KEYS = ("LOCAL_HUB_IMAGE", "LOCAL_PROXY_IMAGE", "LOCAL_NOTEBOOK_IMAGE")
+
+
+def _digest(contents: dict[str, str], names) -> str:
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(contents.get(name, "").encode() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def container_secret(name: str) -> PurePosixPath:
@@ -96,6 +112,12 @@ class Stack:
     @property
     def addons(self) -> list[options.Addon]:
         return [addon for addon in options.ADDONS if self.applies(addon)]
+
+    @property
+    def secrets_from_env(self) -> list[tuple[str, str]]:
+        """(setting, secret): the secrets the chosen records let .env give, kept as files under secrets/."""
+        auth = [self.authenticator.from_env] if self.authenticator.from_env else []
+        return auth + [pair for addon in self.addons for pair in addon.from_env]
 
     @property
     def fenced(self) -> bool:
@@ -236,15 +258,16 @@ class Stack:
         # Where the hub finds conf/ and its settings (hub/jhdeploy_hub/contract.py).
         env["HUB_CONF"], env["HUB_CONFIG_FILE"] = contract.CONF, contract.CONFIG_FILE
         env["HUB_STATE"] = str(PurePosixPath(contract.SETTINGS_FILE).parent)
+        # An optional secret that is not there (an alert receiver's) is an empty file.
         copied = {name: self.secret_source(name) for name in self.added("copied")}
-        digest = hashlib.sha256()
-        for name, path in copied.items():
-            if path.exists():
-                env[f"{COPIED_SECRET}{name.upper()}"] = content = path.read_text()
-                digest.update(content.encode())
-        # Compose's own hash leaves secrets out: this one makes a changed token or certificate
-        # recreate the proxy.
-        env["PROXY_SECRETS_DIGEST"] = digest.hexdigest()[:16]
+        contents = {name: path.read_text() if path.exists() else "" for name, path in copied.items()}
+        env.update({f"{COPIED_SECRET}{name.upper()}": content for name, content in contents.items()})
+        # Compose's own hash leaves secrets out: these make a changed token, certificate or receiver
+        # recreate the services that hold a copy, and only those.
+        env["PROXY_SECRETS_DIGEST"] = _digest(contents, [*options.BASE.copied, *self.ssl.override.copied])
+        env["METRICS_SECRETS_DIGEST"] = _digest(contents, options.METRICS.override.copied)
+        env["METRICS_CONFIG"], env["TEXTFILE_DIR"] = str(self.root / METRICS_STATE), str(self.root / TEXTFILE_STATE)
+        env["TEXTFILE_DIR_CONTAINER"] = contract.TEXTFILE
         if options.SNAPSHOTS in self.addons:
             env["SNAPSHOT_STATE"], env["SNAPSHOT_STATE_CONTAINER"] = str(self.snapshot_state), contract.SNAPSHOT_STATE
             env["SNAPSHOT_PLAN"] = json.dumps(self.snapshot_plan())

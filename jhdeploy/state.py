@@ -4,9 +4,12 @@ state/stack.json   what a later task needs to rebuild the running stack (resolve
                    the mode, the task flags and the resolved non-secret settings, and
                    when it started (for `invoke status`); everything else derives from them
 state/hub/         settings.json, the decisions the hub reads (mounted read-only)
+state/metrics/     with METRICS=yes: Prometheus', Alertmanager's and the probe's configuration
+state/textfile/    what the fence and backup services report to Prometheus, and what it should hear
 state/lock         held by a task that changes the stack, so that two never overlap
 
-The folder is owner-only and git-ignored; it holds no secret, only their paths.
+The folder is owner-only and git-ignored; it holds no secret, only their paths. metrics/ and
+textfile/ inside it are readable by all: the containers that read them run as nobody.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jhdeploy import changes
+from jhdeploy import changes, metricsconf
 from jhdeploy.errors import DeployError
-from jhdeploy.layout import STATE_FOLDER
+from jhdeploy.layout import METRICS_STATE, STATE_FOLDER, TEXTFILE_STATE
 from jhdeploy.stack import Stack
 
 FOLDER = STATE_FOLDER
@@ -61,6 +64,36 @@ def hub_settings_digest(root: Path) -> str:
     """Changes whenever the hub's settings do: Compose and Swarm then recreate the hub."""
     path = hub_settings_file(root)
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "none"
+
+
+def write_metrics(c, stack: Stack) -> None:
+    """The metrics add-on's configuration in state/metrics/, and what this stack expects to hear from in
+    state/textfile/ (jhdeploy/metricsconf.py). Readable by the containers' user (nobody): none is a
+    secret. The textfile folder is there for the fence and backup services to write to, metrics on or off."""
+    textfile = stack.root / TEXTFILE_STATE
+    changes.apply(c, f"write {TEXTFILE_STATE}/stack.prom", _write_shared, textfile,
+                  {"stack.prom": metricsconf.expected(stack)})
+    if metricsconf.on(stack):
+        changes.apply(c, f"write the metrics configuration in {METRICS_STATE}/", _write_shared,
+                      stack.root / METRICS_STATE, metricsconf.files(stack))
+
+
+def _write_shared(directory: Path, files: dict[str, str]) -> None:
+    directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    directory.chmod(0o755)
+    for name, content in files.items():
+        temporary = directory / f".{name}.{os.getpid()}"
+        temporary.write_text(content, encoding="utf-8")
+        temporary.chmod(0o644)
+        os.replace(temporary, directory / name)
+
+
+def metrics_digest(root: Path) -> str:
+    """Changes whenever the metrics configuration does: Compose then recreates the services that read it."""
+    digest = hashlib.sha256()
+    for path in sorted((root / METRICS_STATE).glob("*")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def save(c, stack: Stack) -> None:

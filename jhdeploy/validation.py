@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from jhdeploy import cacerts, groups, kinds, options
+from jhdeploy import cacerts, groups, kinds, metricsconf, options
+from jhdeploy.errors import DeployError
 from jhdeploy.stack import Stack
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -121,11 +122,36 @@ def snapshot_problems(stack: Stack, provided: frozenset[str] = frozenset()) -> I
             yield f"BACKUP_REPOSITORY={value!r} needs the file secrets/{file} (see docs/backups.md)."
 
 
+def metrics_problems(stack: Stack) -> Iterator[str]:
+    """The metrics add-on: receivers that can send, thresholds in order, alert rules that render."""
+    s = stack.settings
+    if stack.in_swarm and s["METRICS"]:
+        yield ("METRICS=yes is not supported on Docker Swarm yet (node-exporter would watch one node): set it "
+               "to no for `invoke swarm-deploy`.")
+    if not metricsconf.on(stack):
+        return
+    if s["ALERT_EMAIL_TO"]:
+        for key in ("ALERT_SMTP_HOST", "ALERT_EMAIL_FROM"):
+            if not s[key]:
+                yield f"ALERT_EMAIL_TO={s['ALERT_EMAIL_TO']!r} needs {key} too (the relay and the sender)."
+    if s["ALERT_SMTP_USER"] and not (s["ALERT_SMTP_PASSWORD"] or stack.secret_path("alert_smtp_password").exists()):
+        yield (f"ALERT_SMTP_USER={s['ALERT_SMTP_USER']!r} needs ALERT_SMTP_PASSWORD in .env, or the file "
+               "secrets/alert_smtp_password.")
+    warn, critical = s["ALERT_DISK_WARN_PERCENT"], s["ALERT_DISK_CRITICAL_PERCENT"]
+    if warn >= critical:
+        yield (f"ALERT_DISK_WARN_PERCENT={warn} must be below ALERT_DISK_CRITICAL_PERCENT={critical}: the "
+               "warning comes first.")
+    try:
+        metricsconf.rules(stack.root, s.values)
+    except DeployError as error:
+        yield str(error)
+
+
 def problems(stack: Stack, provided: frozenset[str] = frozenset()) -> list[str]:
     """Every rule the stack breaks; empty when a task may act on it. The SSL mode's record says which
     certificate rules apply; `provided` names secret files that a restore brings along."""
     rules = [file_problems, shared_folder_problems, functools.partial(auth_problems, provided=provided),
-             swarm_problems, functools.partial(snapshot_problems, provided=provided)]
+             swarm_problems, functools.partial(snapshot_problems, provided=provided), metrics_problems]
     rules += [acme_problems] if stack.ssl.acme else []
     rules += [own_certificate_problems] if stack.ssl.tls_files else []
     return [problem for rule in rules for problem in rule(stack)]

@@ -3,7 +3,8 @@
 #   1. environment.yml -> `mamba`/`conda env update` of the base environment, when the base has conda;
 #   2. kernels/NAME.yml -> an extra conda environment NAME, registered as a Jupyter kernel that runs
 #      with that environment's PATH and CONDA_PREFIX;
-#   3. the pinned JupyterHub (its single-user part), JupyterLab and Notebook -> with the base's own
+#   3. the pinned JupyterHub (its single-user part), JupyterLab, Notebook and jupyter-resource-usage
+#      (users see their memory against the limit) -> with the base's own
 #      package manager (mamba or conda) when it has one, else pip: JupyterHub must equal the hub's;
 #   4. requirements.txt -> pip;
 #   5. bytecode for every installed module.
@@ -87,12 +88,14 @@ if [ -n "$tool" ]; then
     "jupyterhub-singleuser==${JUPYTERHUB_VERSION}" \
     "jupyterlab==${JUPYTERLAB_VERSION}" \
     "notebook==${NOTEBOOK_VERSION}" \
+    "jupyter-resource-usage==${RESOURCE_USAGE_VERSION}" \
     "$rfc3987"
 else
   retry pip install --no-cache-dir \
     "jupyterhub==${JUPYTERHUB_VERSION}" \
     "jupyterlab==${JUPYTERLAB_VERSION}" \
     "notebook==${NOTEBOOK_VERSION}" \
+    "jupyter-resource-usage==${RESOURCE_USAGE_VERSION}" \
     "$rfc3987"
 fi
 fix_permissions

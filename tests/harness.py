@@ -29,6 +29,10 @@ STANDINS = {
     "PROXY_IMAGE": "jhdeploy-standin/configurable-http-proxy:5.3.0",
     "DOCKER_NOTEBOOK_BASE": "jhdeploy-standin/minimal-notebook:latest",
     "BACKUP_IMAGE": "jhdeploy-standin/restic:0.18.0",
+    "PROMETHEUS_IMAGE": "jhdeploy-standin/prometheus:v3.5.0",
+    "NODE_EXPORTER_IMAGE": "jhdeploy-standin/node-exporter:v1.9.1",
+    "BLACKBOX_EXPORTER_IMAGE": "jhdeploy-standin/blackbox-exporter:v0.27.0",
+    "ALERTMANAGER_IMAGE": "jhdeploy-standin/alertmanager:v0.28.1",
 }
 # Fixed test tags: repeated runs reuse the build cache, and a developer's own
 # images (the default tags) are never overwritten.

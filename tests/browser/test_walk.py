@@ -8,6 +8,8 @@ the step expects.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from chromium import Browser
 from harness import TEST_IMAGES, docker
@@ -205,6 +207,25 @@ def test_a_notebook_runs_in_jupyterlab_and_is_saved(hub, bob):
     # After the rename JupyterLab asks once more about the old name, which is rightly gone; and the reload
     # that restores the open notebook sometimes trips JupyterLab's own observer (upstream, jlab_core).
     assert_clean(bob, since, expected=("/user/bob/api/contents/Untitled.ipynb?content=0", JUPYTERLAB_RELOAD_KNOWN))
+
+
+def test_the_status_bar_shows_the_servers_memory_against_its_limit(hub, bob):
+    """jupyter-resource-usage reads the limit DockerSpawner passes as MEM_LIMIT (issue 27)."""
+    limit = int(docker("inspect", "--format", "{{.HostConfig.Memory}}", f"{hub.project}-bob").stdout)
+    assert limit > 0
+
+    def indicator():
+        for item in bob.find(".jp-StatusBar-Item"):
+            match = re.search(r"Mem: ([\d.]+) / ([\d.]+) (MB|GB)", item.text)
+            if match:
+                return match
+        return None
+
+    match = bob.wait(indicator, timeout=30, what="the memory indicator in the status bar")
+    used, shown, unit = float(match.group(1)), float(match.group(2)), match.group(3)
+    scale = 1024 ** (2 if unit == "MB" else 3)
+    assert abs(shown * scale - limit) < scale / 100 and 0 < used < shown, match.group(0)
+    bob.shot("memory-indicator")
 
 
 def test_the_home_page_creates_a_named_server_and_opens_it(hub, bob):

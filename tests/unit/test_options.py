@@ -28,7 +28,7 @@ STACKS = [
     ({}, "compose"),
     ({"JUPYTERHUB_SSL": "no_ssl", "JUPYTERHUB_AUTHENTICATOR": "hash_authenticator"}, "compose"),
     ({**LE, "JUPYTERHUB_AUTHENTICATOR": "github_authenticator", "JUPYTERHUB_DB_URL": "postgres",
-      "BACKUP_SCHEDULE": "02:30"}, "compose"),
+      "BACKUP_SCHEDULE": "02:30", "METRICS": "yes"}, "compose"),
     ({"JUPYTERHUB_AUTHENTICATOR": "generic_oauth", "USER_STORAGE_PATH": "/srv/jhd-users"}, "swarm"),
 ]
 

@@ -25,6 +25,7 @@ def test_every_secret_record_has_its_own_file_and_a_known_way_to_be_made():
 
 def test_a_setting_that_gives_a_secret_is_a_secret_row_and_every_secret_row_gives_one():
     given = {auth.from_env[0] for auth in options.AUTHENTICATORS.values() if auth.from_env}
+    given |= {key for addon in options.ADDONS for key, _ in addon.from_env}
     assert given == settings.SECRET_KEYS == {row.name for row in settings.SETTINGS if row.secret}
 
 

@@ -1,0 +1,163 @@
+"""`invoke metrics` and `invoke alerts`, and what `status` and `doctor` say about the metrics add-on.
+
+Prometheus and Alertmanager listen only on the stack's metrics network, so the tasks ask
+them from inside their own containers (the official images have busybox's wget, and
+Alertmanager's has amtool); Prometheus is also published on 127.0.0.1:METRICS_PORT.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import shlex
+import time
+import urllib.parse
+from pathlib import Path
+
+from jhdeploy import engine, metricsconf, resolve
+from jhdeploy.errors import DeployError
+from jhdeploy.stack import Stack
+
+PROMETHEUS, ALERTMANAGER = "prometheus", "alertmanager"  # services of compose/metrics.yml
+TEST_WAIT = 60  # seconds for every receiver to answer the test alert
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def running_stack(c, root: Path, doing: str) -> Stack:
+    """The stack that runs, with metrics on; else one sentence that says what to do."""
+    looked = resolve.for_looking(c, root, doing)
+    stack = looked.stack
+    if not metricsconf.on(stack):
+        raise DeployError("Metrics are off: set METRICS=yes in .env, then `invoke restart` (docs/metrics.md).")
+    if not looked.saved:
+        raise DeployError("The stack is not running: `invoke start` first.")
+    return stack
+
+
+def fetch(c, stack: Stack, service: str, url: str) -> str | None:
+    """GET `url` from inside `service`'s container (on the metrics network); None when it does not answer."""
+    result = engine.compose_probe(c, stack, ["exec", "-T", service, "wget", "-q", "-T", "10", "-O", "-", url])
+    return result.stdout if result.ok else None
+
+
+def query(c, stack: Stack, expression: str) -> list[dict]:
+    """An instant PromQL query: Prometheus' result vector."""
+    body = fetch(c, stack, PROMETHEUS, "http://localhost:9090/api/v1/query?query=" + urllib.parse.quote(expression))
+    if body is None:
+        raise DeployError(f"Prometheus did not answer the query {expression!r}: `invoke logs --service "
+                          f"{PROMETHEUS}` says why.")
+    answer = json.loads(body)
+    if answer.get("status") != "success":
+        raise DeployError(f"Prometheus refused {expression!r}: {answer.get('error', 'no reason given')}.")
+    return answer["data"]["result"] if answer["data"]["resultType"] == "vector" else [
+        {"metric": {}, "value": answer["data"]["result"]}]
+
+
+def show(c, root: Path, expression: str) -> None:
+    """`invoke metrics`: how to reach Prometheus, or (with a query) its answer, one series per line."""
+    stack = running_stack(c, root, "asking the metrics of")
+    if expression:
+        for series in query(c, stack, expression):
+            labels = ",".join(f'{key}="{value}"' for key, value in sorted(series["metric"].items()))
+            say(f"{{{labels}}} {series['value'][1]}")
+        return
+    port = stack.settings["METRICS_PORT"]
+    say(f"Prometheus listens on this host only: http://127.0.0.1:{port}/\n"
+        f"From your computer, open a tunnel and keep it open:\n"
+        f"  ssh -N -L {port}:127.0.0.1:{port} YOU@{stack.host}\n"
+        f"then browse http://localhost:{port}/ (Status > Targets shows what it watches).\n"
+        f"Grafana: add a Prometheus data source with that URL; docs/metrics.md lists the dashboards that fit.\n"
+        f"`invoke metrics --query 'jupyterhub_running_servers'` asks it from here; `invoke alerts` lists what fires.")
+
+
+def firing(c, stack: Stack) -> list[dict]:
+    body = fetch(c, stack, PROMETHEUS, f"http://{metricsconf.ALERTMANAGER}/api/v2/alerts?active=true&silenced=false")
+    if body is None:
+        raise DeployError(f"Alertmanager did not answer: `invoke logs --service {ALERTMANAGER}` says why.")
+    return [alert for alert in json.loads(body) if alert["labels"].get("alertname") != metricsconf.TEST_ALERT]
+
+
+def alerts(c, root: Path, test: bool) -> None:
+    """`invoke alerts`: what fires now; with `test`, a test alert through every receiver."""
+    stack = running_stack(c, root, "asking the alerts of")
+    if test:
+        send_test(c, stack)
+        return
+    found = firing(c, stack)
+    if not found:
+        say("No alert fires.")
+    for alert in sorted(found, key=lambda a: a["startsAt"]):
+        labels, notes = alert["labels"], alert.get("annotations", {})
+        say(f"{labels.get('severity', 'alert'):8} {labels['alertname']} since {alert['startsAt'][:19]}Z: "
+            f"{notes.get('summary', '')}")
+
+
+def notification_counts(c, stack: Stack) -> dict[tuple[str, str], float]:
+    """Alertmanager's own count of notification requests, and of failed ones, by integration."""
+    body = fetch(c, stack, ALERTMANAGER, "http://localhost:9093/metrics") or ""
+    counts = {}
+    for name, integration, value in re.findall(
+            r'^alertmanager_notification_requests_(total|failed_total)\{[^}]*integration="(\w+)"[^}]*\} (\S+)$',
+            body, re.M):
+        counts[(name, integration)] = counts.get((name, integration), 0.0) + float(value)
+    return counts
+
+
+def send_test(c, stack: Stack) -> None:
+    """Fire a test alert and wait until every receiver in use has answered it; fail if one refused."""
+    kinds = metricsconf.receiver_kinds(stack)
+    if not kinds:
+        raise DeployError("No receiver is set: give ALERT_WEBHOOK_URL and/or ALERT_EMAIL_TO (with ALERT_SMTP_HOST "
+                          "and ALERT_EMAIL_FROM) in .env, then `invoke restart`.")
+    before = notification_counts(c, stack)
+    ends = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    add = ["amtool", "alert", "add", f"alertname={metricsconf.TEST_ALERT}", "severity=info",
+           f"--annotation=summary=A test from `invoke alerts --test` on {stack.project}; nothing is wrong.",
+           f"--end={ends}", "--alertmanager.url=http://localhost:9093"]
+    result = engine.compose_probe(c, stack, ["exec", "-T", ALERTMANAGER, *add])
+    if not result.ok:
+        raise DeployError(f"Alertmanager did not take the test alert ({(result.stderr or result.stdout).strip()}); "
+                          f"`{shlex.join(['invoke', 'logs', '--service', ALERTMANAGER])}` says why.")
+    say(f"Sent a test alert; waiting up to {TEST_WAIT} s for {', '.join(kinds)} ...")
+    started, answers = time.monotonic(), {}
+    while len(answers) < len(kinds) and time.monotonic() - started < TEST_WAIT:
+        time.sleep(2)
+        now = notification_counts(c, stack)
+        for kind in kinds:
+            tried = now.get(("total", kind), 0) - before.get(("total", kind), 0)
+            failed = now.get(("failed_total", kind), 0) - before.get(("failed_total", kind), 0)
+            if tried and kind not in answers:
+                answers[kind] = failed == 0
+    for kind in kinds:
+        verdict = {True: "accepted it", False: "refused it"}.get(answers.get(kind), f"did not answer in {TEST_WAIT} s")
+        say(f"{'✓' if answers.get(kind) else '✗'} {kind}: {verdict}")
+    if not all(answers.get(kind) for kind in kinds):
+        raise DeployError(f"\nA receiver did not take the test alert: `invoke logs --service {ALERTMANAGER}` says "
+                          "why (address, credentials, or this host's network).")
+
+
+def status_lines(c, stack: Stack) -> list[tuple[bool, str]]:
+    """For `invoke status` and `doctor`: whether metrics and alerting are on, and healthy."""
+    if not metricsconf.on(stack):
+        return [(True, "Metrics:  off (METRICS=no)")]
+    try:
+        targets = query(c, stack, "up")
+    except DeployError as error:
+        return [(False, f"Metrics:  {error.message}")]
+    down = sorted(series["metric"].get("job", "?") for series in targets if series["value"][1] != "1")
+    lines = [(not down, f"Metrics:  Prometheus on 127.0.0.1:{stack.settings['METRICS_PORT']}, "
+                        f"{len(targets) - len(down)} of {len(targets)} targets up"
+                        + (f"; not answering: {', '.join(down)}" if down else ""))]
+    kinds = metricsconf.receiver_kinds(stack)
+    try:
+        fires = [alert["labels"]["alertname"] for alert in firing(c, stack)]
+    except DeployError as error:
+        return lines + [(False, f"Alerts:   {error.message}")]
+    to = " and ".join(kinds) or "nobody (set ALERT_WEBHOOK_URL or ALERT_EMAIL_TO)"
+    lines.append((bool(kinds), f"Alerts:   to {to}; {len(fires)} firing"
+                               + (f": {', '.join(sorted(set(fires)))}" if fires else "")))
+    return lines
