@@ -45,6 +45,7 @@ def prepare(c, stack: Stack, refusal: str) -> tuple[float, datetime.datetime]:
     if problems:
         raise DeployError(refusal.format(problems="\n".join(check.line() for check in problems)))
     engine.require_images(c, stack)
+    metrics.check_rules(c, stack)
     started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
     for created in engine.ensure_stack_resources(c, stack):
         say(f"Created {created}.")

@@ -11,11 +11,12 @@ import datetime
 import json
 import re
 import shlex
+import tempfile
 import time
 import urllib.parse
 from pathlib import Path
 
-from jhdeploy import engine, metricsconf, resolve
+from jhdeploy import changes, engine, metricsconf, resolve
 from jhdeploy.errors import DeployError
 from jhdeploy.stack import Stack
 
@@ -138,6 +139,25 @@ def send_test(c, stack: Stack) -> None:
     if not all(answers.get(kind) for kind in kinds):
         raise DeployError(f"\nA receiver did not take the test alert: `invoke logs --service {ALERTMANAGER}` says "
                           "why (address, credentials, or this host's network).")
+
+
+def check_rules(c, stack: Stack) -> None:
+    """Refuse, before anything changes, alert rules that Prometheus would refuse at its start (a rule
+    edited in conf/metrics/alerts.yml): `promtool check rules` of the image that will run them."""
+    if not metricsconf.on(stack) or changes.dry(c):
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        rules = Path(folder) / "alerts.yml"
+        rules.write_text(metricsconf.rules(stack.root, stack.settings.values), encoding="utf-8")
+        Path(folder).chmod(0o755)
+        rules.chmod(0o644)  # for the image's user, nobody
+        result = engine.probe(c, ["docker", "run", "--rm", "--network", "none", "--volume", f"{folder}:/check:ro",
+                                  "--entrypoint", "promtool", stack.settings["PROMETHEUS_IMAGE"],
+                                  "check", "rules", "/check/alerts.yml"])
+    if not result.ok:
+        said = (result.stdout + result.stderr).strip().replace("/check/alerts.yml", metricsconf.RULES_TEMPLATE)
+        raise DeployError(f"✗ Prometheus would refuse the alert rules; nothing was changed:\n{said}\n"
+                          f"Fix {metricsconf.RULES_TEMPLATE}, then run the task again.")
 
 
 def status_lines(c, stack: Stack) -> list[tuple[bool, str]]:

@@ -162,3 +162,34 @@ def test_the_hub_down_alert_arrives_and_then_its_resolution(hub, receiver):
     status = hub.invoke("status").stdout
     assert re.search(r"Metrics:  Prometheus on 127\.0\.0\.1:\d+, (\d+) of \1 targets up", status), status
     assert "Alerts:   to webhook" in status, status
+
+
+def test_a_broken_rule_is_refused_before_anything_changes(hub):
+    rules = hub.root / "conf/metrics/alerts.yml"
+    good = rules.read_text()
+    hub_before = docker("inspect", "--format", "{{.Id}}", f"{hub.project}-jupyterhub-1").stdout
+    rules.write_text(good.replace('expr: up{job="jupyterhub"} == 0', 'expr: up{job="jupyterhub" == 0'))
+    try:
+        refused = hub.invoke("restart", check=False)
+    finally:
+        rules.write_text(good)
+    assert refused.returncode != 0 and "Prometheus would refuse the alert rules" in refused.stderr, refused
+    assert "conf/metrics/alerts.yml" in refused.stderr and "Traceback" not in refused.stderr
+    assert docker("inspect", "--format", "{{.Id}}", f"{hub.project}-jupyterhub-1").stdout == hub_before
+
+
+def test_turning_metrics_off_removes_its_services_and_keeps_users_servers(hub):
+    running = set(hub.running_containers())
+    hub.env["METRICS"] = "no"
+    hub.write_env()
+    restarted = hub.invoke("restart")
+    assert "proxy changed" in restarted.stdout  # said before its connections drop
+    names = docker("ps", "--format", "{{.Names}}", "--filter", f"label=com.docker.compose.project={hub.project}")
+    assert not {"prometheus", "node-exporter", "blackbox-exporter", "alertmanager"} & {
+        name.removeprefix(f"{hub.project}-").rsplit("-", 1)[0] for name in names.stdout.split()}
+    servers = {f"{hub.project}-alice", f"{hub.project}-bob"}
+    ids = {docker("inspect", "--format", "{{.Id}}", name).stdout.strip()[:12] for name in servers}
+    assert ids <= running  # the same containers, still running (`docker ps` gives short ids)
+    assert "Metrics:  off" in hub.invoke("status").stdout
+    refused = hub.invoke("alerts", check=False)
+    assert refused.returncode != 0 and "Metrics are off: set METRICS=yes" in refused.stderr
