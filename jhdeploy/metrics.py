@@ -39,9 +39,21 @@ def running_stack(c, root: Path, doing: str) -> Stack:
     return stack
 
 
+def in_container(c, stack: Stack, service: str, argv: list[str]):
+    """Run `argv` in `service`'s container: Compose's, or on Swarm the task on this manager."""
+    if not stack.in_swarm:
+        return engine.compose_probe(c, stack, ["exec", "-T", service, *argv])
+    found = engine.probe(c, ["docker", "ps", "--quiet", "--filter",
+                             f"label=com.docker.swarm.service.name={stack.project}_{service}"]).stdout.split()
+    if not found:
+        raise DeployError(f"No task of {stack.project}_{service} runs on this manager: `docker service ps "
+                          f"{stack.project}_{service}` says why.")
+    return engine.probe(c, ["docker", "exec", found[0], *argv])
+
+
 def fetch(c, stack: Stack, service: str, url: str) -> str | None:
     """GET `url` from inside `service`'s container (on the metrics network); None when it does not answer."""
-    result = engine.compose_probe(c, stack, ["exec", "-T", service, "wget", "-q", "-T", "10", "-O", "-", url])
+    result = in_container(c, stack, service, ["wget", "-q", "-T", "10", "-O", "-", url])
     return result.stdout if result.ok else None
 
 
@@ -65,6 +77,12 @@ def show(c, root: Path, expression: str) -> None:
         for series in query(c, stack, expression):
             labels = ",".join(f'{key}="{value}"' for key, value in sorted(series["metric"].items()))
             say(f"{{{labels}}} {series['value'][1]}")
+        return
+    if stack.in_swarm:
+        say(f"On Docker Swarm, Prometheus is published nowhere: it listens on the stack's metrics network only.\n"
+            f"`invoke metrics --query 'jupyterhub_running_servers'` asks it from this manager; a Grafana of yours "
+            f"reaches it as http://prometheus:9090 once attached to the network {stack.project}_metrics "
+            f"(docs/metrics.md). `invoke alerts` lists what fires.")
         return
     port = stack.settings["METRICS_PORT"]
     say(f"Prometheus listens on this host only: http://127.0.0.1:{port}/\n"
@@ -119,7 +137,7 @@ def send_test(c, stack: Stack) -> None:
     add = ["amtool", "alert", "add", f"alertname={metricsconf.TEST_ALERT}", "severity=info",
            f"--annotation=summary=A test from `invoke alerts --test` on {stack.project}; nothing is wrong.",
            f"--end={ends}", "--alertmanager.url=http://localhost:9093"]
-    result = engine.compose_probe(c, stack, ["exec", "-T", ALERTMANAGER, *add])
+    result = in_container(c, stack, ALERTMANAGER, add)
     if not result.ok:
         raise DeployError(f"Alertmanager did not take the test alert ({(result.stderr or result.stdout).strip()}); "
                           f"`{shlex.join(['invoke', 'logs', '--service', ALERTMANAGER])}` says why.")
@@ -169,7 +187,8 @@ def status_lines(c, stack: Stack) -> list[tuple[bool, str]]:
     except DeployError as error:
         return [(False, f"Metrics:  {error.message}")]
     down = sorted(series["metric"].get("job", "?") for series in targets if series["value"][1] != "1")
-    lines = [(not down, f"Metrics:  Prometheus on 127.0.0.1:{stack.settings['METRICS_PORT']}, "
+    where = "the metrics network" if stack.in_swarm else f"127.0.0.1:{stack.settings['METRICS_PORT']}"
+    lines = [(not down, f"Metrics:  Prometheus on {where}, "
                         f"{len(targets) - len(down)} of {len(targets)} targets up"
                         + (f"; not answering: {', '.join(down)}" if down else ""))]
     kinds = metricsconf.receiver_kinds(stack)

@@ -28,7 +28,9 @@ TOKEN = "/run/secrets/metrics_token"
 HUB_CA = "hub-ca.crt"  # the self-signed certificate, which the certificate probe trusts
 # Where the services listen on the metrics network.
 PROMETHEUS, ALERTMANAGER = "prometheus:9090", "alertmanager:9093"
-TARGETS = {"jupyterhub": f"{HUB_SERVICE}:8081", "proxy": f"{PROXY_SERVICE}:8002", "node": "node-exporter:9100",
+NODE_EXPORTER, NODE_EXPORTER_PORT = "node-exporter", 9100
+TARGETS = {"jupyterhub": f"{HUB_SERVICE}:8081", "proxy": f"{PROXY_SERVICE}:8002",
+           "node": f"{NODE_EXPORTER}:{NODE_EXPORTER_PORT}",
            "alertmanager": ALERTMANAGER, "prometheus": "localhost:9090"}
 PROXY_TLS_PORT = 8000
 TEST_ALERT = "JHDeployReceiverTest"  # `invoke alerts --test`
@@ -56,9 +58,15 @@ def prometheus(stack) -> dict[str, Any]:
     def job(name: str, target: str, **more) -> dict[str, Any]:
         return {"job_name": name, "static_configs": [{"targets": [target], "labels": labels}], **more}
 
+    if stack.in_swarm:  # node-exporter on every node: each task's address, from Swarm's DNS
+        node = {"job_name": "node", "dns_sd_configs": [
+            {"names": [f"tasks.{stack.project}_{NODE_EXPORTER}"], "type": "A", "port": NODE_EXPORTER_PORT}],
+            "relabel_configs": [{"target_label": "namespace", "replacement": stack.project}]}
+    else:
+        node = job("node", TARGETS["node"])
     jobs = [job("jupyterhub", TARGETS["jupyterhub"], metrics_path="/hub/metrics",
                 authorization={"credentials_file": TOKEN}),
-            *(job(name, TARGETS[name]) for name in ("proxy", "node", "alertmanager", "prometheus"))]
+            node, *(job(name, TARGETS[name]) for name in ("proxy", "alertmanager", "prometheus"))]
     target = certificate_target(stack)
     if target:
         jobs.append({
@@ -87,7 +95,7 @@ def blackbox(stack) -> dict[str, Any]:
 def receivers(stack) -> dict[str, Any]:
     """Alertmanager's receiver: the webhook and/or email that the settings and secrets/ name."""
     s, receiver = stack.settings, {"name": "admin"}
-    if stack.secret_path("alert_webhook_url").exists():
+    if stack.secret_path("alert_webhook_url").is_file() and stack.secret_path("alert_webhook_url").stat().st_size:
         receiver["webhook_configs"] = [{"url_file": f"{contract.SECRETS}/alert_webhook_url",
                                         "send_resolved": True}]
     if s["ALERT_EMAIL_TO"]:

@@ -277,14 +277,15 @@ SNAPSHOTS = Addon("snapshots", "BACKUP_SCHEDULE", Override("compose/backup.yml",
                   modes=("compose",))
 
 # METRICS=yes: Prometheus, its exporters and Alertmanager (compose/metrics.yml; their configuration is
-# made by jhdeploy/metrics.py). Prometheus reads the hub's metrics as a service whose role has only
-# read:metrics. Compose mode only: node-exporter reads one host.
+# made by jhdeploy/metricsconf.py). Prometheus reads the hub's metrics as a service whose role has only
+# read:metrics. On Swarm, node-exporter runs on every node (compose/metrics_swarm.yml).
 METRICS = Addon("metrics", "METRICS", Override(
     "compose/metrics.yml", services=("prometheus", "node-exporter", "blackbox-exporter", "alertmanager"),
     ports=("METRICS_PORT",), volumes=("METRICS_VOLUME_HOST",), secrets=("metrics_token",),
     copied=("metrics_token", "alert_webhook_url", "alert_smtp_password")),
-    modes=("compose",), hub_services=(HubService("prometheus", scopes=("read:metrics",), token="metrics_token"),),
+    hub_services=(HubService("prometheus", scopes=("read:metrics",), token="metrics_token"),),
     from_env=(("ALERT_WEBHOOK_URL", "alert_webhook_url"), ("ALERT_SMTP_PASSWORD", "alert_smtp_password")))
+METRICS_SWARM = Addon("metrics on Swarm", "METRICS", Override("compose/metrics_swarm.yml"), modes=("swarm",))
 
 ADDONS = (
     # A private ACME server's root (Pebble in the tests, an internal step-ca in real life).
@@ -296,6 +297,7 @@ ADDONS = (
     FENCE,
     SNAPSHOTS,
     METRICS,
+    METRICS_SWARM,
     # SERVER_TIMEOUT_SECONDS above 0: idle servers are stopped by a hub service.
     Addon("idle culling", "SERVER_TIMEOUT_SECONDS", hub_services=(CULLER,)),
 )

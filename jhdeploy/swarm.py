@@ -10,7 +10,7 @@ from pathlib import Path
 
 from jhdeploy_hub.contract import STACK_LABEL
 
-from jhdeploy import changes, engine, lifecycle, options, resolve, state
+from jhdeploy import changes, engine, lifecycle, metrics, options, resolve, state
 from jhdeploy.errors import DeployError
 from jhdeploy.stack import COPIED_SECRET, Stack
 
@@ -101,12 +101,18 @@ def for_stack_deploy(config: dict, secrets_dir: Path) -> dict:
     The CLI's older schema wants integer ports and modes, network lists instead of empty
     mappings, no nulls, and no Compose-only keys (pull_policy, bind options). Swarm has no
     `environment:` secrets: those copied in for a non-root container (JHDEPLOY_SECRET_NAME)
-    become the file secrets/NAME, which swarm itself gives the uid and mode asked for.
+    become the file secrets/NAME, which swarm itself gives the uid and mode asked for; one whose file is
+    missing or empty is left out.
     """
-    for secret in config.get("secrets", {}).values():
+    missing = []
+    for name, secret in config.get("secrets", {}).items():
         variable = secret.pop("environment", "")
         if variable.startswith(COPIED_SECRET):
             secret["file"] = str(secrets_dir / options.SECRETS[variable.removeprefix(COPIED_SECRET).lower()].file)
+            if not Path(secret["file"]).is_file() or not Path(secret["file"]).stat().st_size:
+                missing.append(name)  # an optional one (an alert receiver's): Swarm takes no empty secret
+    for name in missing:
+        del config["secrets"][name]
     for service in config.get("services", {}).values():
         service.pop("pull_policy", None)  # images are built or pushed, never pulled by name here
         for port in service.get("ports", []):
@@ -116,6 +122,8 @@ def for_stack_deploy(config: dict, secrets_dir: Path) -> dict:
         networks = service.get("networks")
         if isinstance(networks, dict) and all(v is None for v in networks.values()):
             service["networks"] = list(networks)
+        if "secrets" in service:
+            service["secrets"] = [secret for secret in service["secrets"] if secret["source"] not in missing]
         for secret in service.get("secrets", []):
             if isinstance(secret.get("mode"), str):
                 secret["mode"] = int(secret["mode"], 8)
@@ -146,6 +154,7 @@ def write_stack_file(c, stack: Stack) -> str:
 
 def deploy(c, stack: Stack) -> None:
     state.write_hub_settings(c, stack)
+    state.write_metrics(c, stack)
     stack_file = write_stack_file(c, stack)
     engine.run(c, ["docker", "stack", "deploy", "--compose-file", stack_file, "--prune", stack.project])
     state.save(c, stack)
@@ -174,6 +183,7 @@ def deploy_and_wait(c, stack: Stack, timeout: float) -> None:
     nodes = check_manager(c)
     for warning in image_warnings(c, stack, nodes):
         print(warning, file=sys.stderr)
+    metrics.check_rules(c, stack)
     started, since = time.monotonic(), datetime.datetime.now(datetime.timezone.utc)
     if ensure_overlay_network(c, stack):
         print(f"Created overlay network {stack.settings['DOCKER_NETWORK_NAME']}.")

@@ -125,9 +125,6 @@ def snapshot_problems(stack: Stack, provided: frozenset[str] = frozenset()) -> I
 def metrics_problems(stack: Stack) -> Iterator[str]:
     """The metrics add-on: receivers that can send, thresholds in order, alert rules that render."""
     s = stack.settings
-    if stack.in_swarm and s["METRICS"]:
-        yield ("METRICS=yes is not supported on Docker Swarm yet (node-exporter would watch one node): set it "
-               "to no for `invoke swarm-deploy`.")
     if not metricsconf.on(stack):
         return
     if s["ALERT_EMAIL_TO"]:

@@ -8,15 +8,18 @@ later task talks to the manager (DOCKER_HOST). The workers get images only from 
 from __future__ import annotations
 
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cluster import SHARED, Cluster
+from harness import STANDINS, docker
 
 pytestmark = pytest.mark.e2e
 
 CROWD = [f"u{i:02d}" for i in range(1, 11)]
+METRICS_IMAGES = ("PROMETHEUS_IMAGE", "NODE_EXPORTER_IMAGE", "BLACKBOX_EXPORTER_IMAGE", "ALERTMANAGER_IMAGE")
 # The crowd is a lab group: the same conf/groups.toml as on one host (limits, images, a shared folder).
 USERLIST = "alice admin\nbob\ncarol\n" + "".join(f"{name} lab\n" for name in CROWD)
 GROUPS = """
@@ -56,14 +59,21 @@ def on_manager(deployment, cluster, *args: str):
 @pytest.fixture(scope="module")
 def swarm_hub(cluster, deployment):
     (deployment.root / "userlist").write_text(USERLIST)
-    deployment.env.update(REGISTRY="registry:5000/jhd", USER_STORAGE_PATH=SHARED)
+    # The metrics add-on's images come from the registry on every node, as the official ones would.
+    metrics_images = {key: f"registry:5000/{STANDINS[key].removeprefix('jhdeploy-standin/')}" for key in METRICS_IMAGES}
+    for key, ref in metrics_images.items():
+        docker("tag", STANDINS[key], ref)
+    deployment.env.update(REGISTRY="registry:5000/jhd", USER_STORAGE_PATH=SHARED, METRICS="yes",
+                          METRICS_SCRAPE_SECONDS="5", **metrics_images)
     deployment.write_env()
     (deployment.root / "conf/groups.toml").write_text(GROUPS.format(
         image=f"registry:5000/jhd/{deployment.env['LOCAL_NOTEBOOK_IMAGE']}"))
     deployment.invoke("build")
     deployment.refs = {key: f"registry:5000/jhd/{deployment.env[key]}"
                        for key in ("LOCAL_HUB_IMAGE", "LOCAL_PROXY_IMAGE", "LOCAL_NOTEBOOK_IMAGE")}
-    cluster.load_on_manager(*deployment.refs.values())
+    cluster.load_on_manager(*deployment.refs.values(), *metrics_images.values())
+    for ref in metrics_images.values():
+        cluster.on(cluster.manager, "push", "--quiet", ref)
     deployment.pushed = on_manager(deployment, cluster, "push")
     deployment.before_deploy = {node: cluster.has_image(node, deployment.refs["LOCAL_NOTEBOOK_IMAGE"])
                                 for node in cluster.workers}
@@ -95,6 +105,30 @@ def test_the_hub_runs_on_the_manager_and_users_servers_on_workers(swarm_hub, clu
     # Each user's own folder on the shared storage, made by the hub for the notebook user.
     folder = cluster.shared / "alice"
     assert folder.is_dir() and (folder.stat().st_uid, folder.stat().st_mode & 0o777) == (1000, 0o700)
+
+
+def test_prometheus_finds_node_exporter_on_every_node_and_counts_the_running_servers(swarm_hub, cluster):
+    """Issue 27 on Swarm: node-exporter is a global service, found through Swarm's DNS (tasks.NAME)."""
+    def answer(expression: str) -> list[str]:
+        out = on_manager(swarm_hub, cluster, "metrics", "--query", expression).stdout
+        return [line.rsplit(" ", 1)[1] for line in out.splitlines()]
+
+    admin = swarm_hub.logged_in("alice")
+    running = sum(1 for user in admin.api("GET", "/users").json() if user.get("servers", {}).get("", {}).get("ready"))
+    assert running >= 2
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        nodes, servers = answer('up{job="node"} == 1'), answer("jupyterhub_running_servers")
+        if len(nodes) == 3 and servers == [str(running)]:
+            break
+        time.sleep(3)
+    assert (len(nodes), servers) == (3, [str(running)]), cluster.describe(f"{swarm_hub.project}_prometheus")
+    disks = answer('node_filesystem_avail_bytes{mountpoint="/docker-volumes"}')
+    assert len(disks) == 3 and all(float(value) > 0 for value in disks)
+    assert cluster.on(cluster.manager, "service", "ls", "--format", "{{.Name}} {{.Mode}}",
+                      "--filter", f"name={swarm_hub.project}_node-exporter").stdout.split()[1] == "global"
+    status = on_manager(swarm_hub, cluster, "status").stdout
+    assert re.search(r"Metrics:  Prometheus on the metrics network, (\d+) of \1 targets up", status), status
 
 
 def test_a_users_files_follow_the_server_when_its_worker_is_drained(swarm_hub, cluster):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_stack import compose_binary
 
-from jhdeploy import metricsconf, network, options, settings, setup, validation
+from jhdeploy import metricsconf, network, options, settings, setup, swarm, validation
 from jhdeploy.errors import DeployError
 from jhdeploy.stack import Stack
 
@@ -101,9 +101,29 @@ def test_settings_that_cannot_work_together_are_refused(values, problem, checkou
     assert any(problem in line for line in validation.problems(stack(checkout, **values)))
 
 
-def test_swarm_refuses_metrics_for_now():
-    assert any(p.startswith("METRICS=yes is not supported on Docker Swarm") for p in
-               validation.problems(stack(mode="swarm")))
+def test_on_swarm_node_exporter_runs_on_every_node_and_prometheus_finds_each_through_swarm_dns(tmp_path):
+    s = stack(mode="swarm", COMPOSE_PROJECT_NAME="physics")
+    assert s.compose_files[-2:] == ["compose/metrics.yml", "compose/metrics_swarm.yml"]
+    node = jobs(s)["node"]
+    assert node["dns_sd_configs"] == [{"names": ["tasks.physics_node-exporter"], "type": "A", "port": 9100}]
+    assert node["relabel_configs"] == [{"target_label": "namespace", "replacement": "physics"}]
+    assert not validation.problems(s)
+    argv = [*compose_binary(), "--project-name", "physics"]
+    for path in s.compose_files:
+        argv += ["--file", str(REPO / path)]
+    env = {"PATH": "/usr/bin:/bin", **s.compose_env(), **network.Plan(network.EXAMPLE).compose_env()}
+    merged = json.loads(subprocess.run([*argv, "config", "--format", "json"], capture_output=True, text=True,
+                                       env=env, check=True).stdout)
+    services = merged["services"]
+    assert services["node-exporter"]["deploy"]["mode"] == "global"
+    assert [v["target"] for v in services["node-exporter"]["volumes"]] == ["/docker-volumes"]
+    assert not services["prometheus"].get("ports")  # Swarm would publish it on every node's addresses
+    # A receiver's secret that is not there stays out of the stack: Swarm takes no empty secret.
+    (tmp_path / "metrics_token").write_text("token\n")
+    deployed = swarm.for_stack_deploy(merged, tmp_path)
+    assert "alert_webhook_url_for_alertmanager" not in deployed["secrets"]
+    assert [x["source"] for x in deployed["services"]["alertmanager"].get("secrets", [])] == []
+    assert [x["source"] for x in deployed["services"]["prometheus"]["secrets"]] == ["metrics_token_for_prometheus"]
 
 
 @pytest.mark.parametrize(("key", "value", "allowed"), [

@@ -29,7 +29,8 @@ STACKS = [
     ({"JUPYTERHUB_SSL": "no_ssl", "JUPYTERHUB_AUTHENTICATOR": "hash_authenticator"}, "compose"),
     ({**LE, "JUPYTERHUB_AUTHENTICATOR": "github_authenticator", "JUPYTERHUB_DB_URL": "postgres",
       "BACKUP_SCHEDULE": "02:30", "METRICS": "yes"}, "compose"),
-    ({"JUPYTERHUB_AUTHENTICATOR": "generic_oauth", "USER_STORAGE_PATH": "/srv/jhd-users"}, "swarm"),
+    ({"JUPYTERHUB_AUTHENTICATOR": "generic_oauth", "USER_STORAGE_PATH": "/srv/jhd-users", "METRICS": "yes"},
+     "swarm"),
 ]
 
 
