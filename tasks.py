@@ -255,7 +255,10 @@ def backup_check(c, user=""):
 @task(name="metrics", help={"query": "A PromQL expression to ask Prometheus, such as jupyterhub_running_servers; "
                                      "prints one series per line."})
 def _metrics(c, query=""):
-    """How to reach Prometheus (METRICS=yes): on this host only, through an SSH tunnel from yours."""
+    """How to reach Prometheus (METRICS=yes), or with --query what it answers.
+
+    On one host it listens on 127.0.0.1 only (an SSH tunnel brings it to your computer); on Swarm, nowhere.
+    """
     metrics.show(c, ROOT, query)
 
 

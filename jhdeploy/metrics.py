@@ -8,10 +8,10 @@ Alertmanager's has amtool); Prometheus is also published on 127.0.0.1:METRICS_PO
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import re
 import shlex
-import tempfile
 import time
 import urllib.parse
 from pathlib import Path
@@ -60,10 +60,14 @@ def fetch(c, stack: Stack, service: str, url: str) -> str | None:
 def query(c, stack: Stack, expression: str) -> list[dict]:
     """An instant PromQL query: Prometheus' result vector."""
     body = fetch(c, stack, PROMETHEUS, "http://localhost:9090/api/v1/query?query=" + urllib.parse.quote(expression))
-    if body is None:
+    try:
+        answer = json.loads(body or "")
+    except ValueError:  # busybox's wget gives no body with a refusal (HTTP 400)
+        if fetch(c, stack, PROMETHEUS, "http://localhost:9090/-/ready") is not None:
+            raise DeployError(f"Prometheus refused the query {expression!r}: check its PromQL (a metric name, "
+                              "labels in {}, functions such as rate(...[5m])).", code=2) from None
         raise DeployError(f"Prometheus did not answer the query {expression!r}: `invoke logs --service "
-                          f"{PROMETHEUS}` says why.")
-    answer = json.loads(body)
+                          f"{PROMETHEUS}` says why.") from None
     if answer.get("status") != "success":
         raise DeployError(f"Prometheus refused {expression!r}: {answer.get('error', 'no reason given')}.")
     return answer["data"]["result"] if answer["data"]["resultType"] == "vector" else [
@@ -161,19 +165,20 @@ def send_test(c, stack: Stack) -> None:
 
 def check_rules(c, stack: Stack) -> None:
     """Refuse, before anything changes, alert rules that Prometheus would refuse at its start (a rule
-    edited in conf/metrics/alerts.yml): `promtool check rules` of the image that will run them."""
+    edited in conf/metrics/alerts.yml): `promtool check rules` of the image that will run them, on the
+    stack's engine, reading them on its standard input."""
     if not metricsconf.on(stack) or changes.dry(c):
         return
-    with tempfile.TemporaryDirectory() as folder:
-        rules = Path(folder) / "alerts.yml"
-        rules.write_text(metricsconf.rules(stack.root, stack.settings.values), encoding="utf-8")
-        Path(folder).chmod(0o755)
-        rules.chmod(0o644)  # for the image's user, nobody
-        result = engine.probe(c, ["docker", "run", "--rm", "--network", "none", "--volume", f"{folder}:/check:ro",
-                                  "--entrypoint", "promtool", stack.settings["PROMETHEUS_IMAGE"],
-                                  "check", "rules", "/check/alerts.yml"])
+    argv = ["docker", "run", "--rm", "--interactive", "--network", "none", "--entrypoint", "promtool",
+            stack.settings["PROMETHEUS_IMAGE"], "check", "rules"]
+    rules = metricsconf.rules(stack.root, stack.settings.values)
+    result = c.run(shlex.join(argv), hide=True, warn=True, dry=False, echo=False, in_stream=io.StringIO(rules))
+    if not result.ok and "Checking standard input" not in result.stdout:
+        raise DeployError(f"✗ The alert rules could not be checked with PROMETHEUS_IMAGE="
+                          f"{stack.settings['PROMETHEUS_IMAGE']!r}: {result.stderr.strip()}\nIs the image's name "
+                          "right, and can this engine pull it? Nothing was changed.")
     if not result.ok:
-        said = (result.stdout + result.stderr).strip().replace("/check/alerts.yml", metricsconf.RULES_TEMPLATE)
+        said = (result.stdout + result.stderr).strip().replace("standard input", metricsconf.RULES_TEMPLATE)
         raise DeployError(f"✗ Prometheus would refuse the alert rules; nothing was changed:\n{said}\n"
                           f"Fix {metricsconf.RULES_TEMPLATE}, then run the task again.")
 

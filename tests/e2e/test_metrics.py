@@ -141,11 +141,19 @@ def test_no_user_reaches_prometheus_and_this_host_reaches_it_only_on_loopback(hu
     assert ready.status_code == 200
 
 
+def test_a_query_prometheus_refuses_is_said_as_such(hub):
+    refused = hub.invoke("metrics", "--query", "rate(jupyterhub_total_users[5m", check=False)
+    assert refused.returncode == 2 and "Prometheus refused the query" in refused.stderr, refused
+    assert "Traceback" not in refused.stderr
+
+
 def test_a_test_alert_reaches_the_webhook(hub, receiver):
     tested = hub.invoke("alerts", "--test")
     assert "✓ webhook: accepted it" in tested.stdout, tested.stdout
     post = receiver.wait_for("JHDeployReceiverTest", "firing", 30)
     assert "nothing is wrong" in post["alerts"][0]["annotations"]["summary"]
+    doctor = hub.invoke("doctor", check=False).stdout
+    assert "✓ Metrics:  Prometheus on 127.0.0.1" in doctor and "✓ Alerts:   to webhook" in doctor, doctor
 
 
 def test_the_hub_down_alert_arrives_and_then_its_resolution(hub, receiver):

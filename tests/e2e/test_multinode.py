@@ -122,7 +122,11 @@ def test_prometheus_finds_node_exporter_on_every_node_and_counts_the_running_ser
         if len(nodes) == 3 and servers == [str(running)]:
             break
         time.sleep(3)
-    assert (len(nodes), servers) == (3, [str(running)]), cluster.describe(f"{swarm_hub.project}_prometheus")
+    prometheus = cluster.on(cluster.manager, "ps", "--quiet", "--filter",
+                            f"label=com.docker.swarm.service.name={swarm_hub.project}_prometheus").stdout.split()[0]
+    targets = cluster.on(cluster.manager, "exec", prometheus, "wget", "-qO-",
+                         "http://localhost:9090/api/v1/targets", check=False).stdout
+    assert (len(nodes), servers) == (3, [str(running)]), targets + cluster.describe(f"{swarm_hub.project}_prometheus")
     disks = answer('node_filesystem_avail_bytes{mountpoint="/docker-volumes"}')
     assert len(disks) == 3 and all(float(value) > 0 for value in disks)
     assert cluster.on(cluster.manager, "service", "ls", "--format", "{{.Name}} {{.Mode}}",
