@@ -26,6 +26,16 @@ def checkout(tmp_path):
     return tmp_path
 
 
+def merged_config(s: Stack) -> dict:
+    """`compose config` of the stack's files, as Compose would run them (no daemon needed)."""
+    argv = [*compose_binary(), "--project-name", s.project]
+    for path in s.compose_files:
+        argv += ["--file", str(REPO / path)]
+    env = {"PATH": "/usr/bin:/bin", **s.compose_env(), **network.Plan(network.EXAMPLE).compose_env()}
+    return json.loads(subprocess.run([*argv, "config", "--format", "json"], capture_output=True, text=True,
+                                     env=env, check=True).stdout)
+
+
 def jobs(s: Stack) -> dict:
     return {job["job_name"]: job for job in metricsconf.prometheus(s)["scrape_configs"]}
 
@@ -108,12 +118,7 @@ def test_on_swarm_node_exporter_runs_on_every_node_and_prometheus_finds_each_thr
     assert node["dns_sd_configs"] == [{"names": ["tasks.physics_node-exporter"], "type": "A", "port": 9100}]
     assert node["relabel_configs"] == [{"target_label": "namespace", "replacement": "physics"}]
     assert not validation.problems(s)
-    argv = [*compose_binary(), "--project-name", "physics"]
-    for path in s.compose_files:
-        argv += ["--file", str(REPO / path)]
-    env = {"PATH": "/usr/bin:/bin", **s.compose_env(), **network.Plan(network.EXAMPLE).compose_env()}
-    merged = json.loads(subprocess.run([*argv, "config", "--format", "json"], capture_output=True, text=True,
-                                       env=env, check=True).stdout)
+    merged = merged_config(s)
     services = merged["services"]
     assert services["node-exporter"]["deploy"]["mode"] == "global"
     assert [v["target"] for v in services["node-exporter"]["volumes"]] == ["/docker-volumes"]
@@ -165,12 +170,7 @@ def test_without_metrics_nothing_of_it_is_in_the_stack():
     plain = Stack(REPO, settings.from_mapping({}))
     assert options.METRICS not in plain.addons and "compose/metrics.yml" not in plain.compose_files
     assert "prometheus" not in plain.hub_services()[0]
-    argv = [*compose_binary(), "--project-name", "plain"]
-    for path in plain.compose_files:
-        argv += ["--file", str(REPO / path)]
-    env = {"PATH": "/usr/bin:/bin", **plain.compose_env(), **network.Plan(network.EXAMPLE).compose_env()}
-    merged = json.loads(subprocess.run([*argv, "config", "--format", "json"], capture_output=True, text=True,
-                                       env=env, check=True).stdout)
+    merged = merged_config(plain)
     assert set(merged["services"]) == {"jupyterhub", "proxy", "fence"}
     assert set(merged["networks"]) == {"default"}
     assert "CHP_METRICS_PORT" not in (merged["services"]["proxy"].get("environment") or {})
