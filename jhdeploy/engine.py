@@ -17,7 +17,7 @@ from pathlib import Path
 
 from jhdeploy_hub.contract import FORMAT_LABEL, GROUPS_LABEL, SERVER_LABEL, SETTINGS_FORMAT, STACK_LABEL, USER_LABEL
 
-from jhdeploy import changes, network, state
+from jhdeploy import changes, network, options, state
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import FENCE_SERVICE, HUB_SERVICE
 from jhdeploy.stack import Stack
@@ -86,7 +86,14 @@ def compose_env(c, stack: Stack) -> dict[str, str]:
     subnets = [config["Subnet"] for config in ipam(c, stack.settings["DOCKER_NETWORK_NAME"]) or []
                if config.get("Subnet")]
     env["HUB_NO_PROXY"] = ",".join(["localhost", "127.0.0.1", *stack.services, *subnets])
+    if options.DISK_SCAN in stack.addons:
+        env["DOCKER_VOLUMES_DIR"] = f"{docker_root(c)}/volumes"
     return {**env, **network_plan(c, stack).compose_env()} if stack.fenced else env
+
+
+def docker_root(c) -> str:
+    """Where this engine keeps its data (volumes/ under it): the disk that users' files fill."""
+    return probe(c, ["docker", "info", "--format", "{{.DockerRootDir}}"]).stdout.strip() or "/var/lib/docker"
 
 
 def compose(c, stack: Stack, args: list[str], **kwargs):

@@ -15,6 +15,8 @@ STATE_FOLDER = "state"  # what the tasks record, in the checkout (jhdeploy/state
 SNAPSHOT_STATE = f"{STATE_FOLDER}/backup"  # the backup service's status.json and database dump
 METRICS_STATE = f"{STATE_FOLDER}/metrics"  # the metrics add-on's configuration (jhdeploy/metricsconf.py)
 TEXTFILE_STATE = f"{STATE_FOLDER}/textfile"  # what services report to node-exporter (contract.TEXTFILE)
+DISK_STATE = f"{STATE_FOLDER}/disk"  # users' disk use, start grants and the usage log (contract.DISK_STATE)
+DISK_SCAN_SERVICE = "diskscan"  # compose/diskscan.yml
 
 
 def image_ref(s, key: str) -> str:

@@ -51,6 +51,7 @@ def prepare(c, stack: Stack, refusal: str) -> tuple[float, datetime.datetime]:
         say(f"Created {created}.")
     state.write_hub_settings(c, stack)
     state.write_metrics(c, stack)
+    state.prepare_disk(c, stack)
     return started, since
 
 

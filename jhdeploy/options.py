@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jhdeploy.layout import HUB_SERVICE, POSTGRES_SERVICE, PROXY_SERVICE
+from jhdeploy.layout import DISK_SCAN_SERVICE, HUB_SERVICE, POSTGRES_SERVICE, PROXY_SERVICE
 
 
 @dataclass(frozen=True)
@@ -287,6 +287,12 @@ METRICS = Addon("metrics", "METRICS", Override(
     from_env=(("ALERT_WEBHOOK_URL", "alert_webhook_url"), ("ALERT_SMTP_PASSWORD", "alert_smtp_password")))
 METRICS_SWARM = Addon("metrics on Swarm", "METRICS", Override("compose/metrics_swarm.yml"), modes=("swarm",))
 
+# Always, in Compose mode: the disk-scan service measures users' volumes and folders, and the free space
+# where Docker keeps volumes, for NOTEBOOK_DISK_LIMIT, DISK_RESERVE and `invoke usage`. On Swarm users'
+# volumes are on the workers, which it does not see.
+DISK_SCAN = Addon("disk use", None, Override("compose/diskscan.yml", services=(DISK_SCAN_SERVICE,)),
+                  modes=("compose",))
+
 ADDONS = (
     # A private ACME server's root (Pebble in the tests, an internal step-ca in real life).
     Addon("private ACME root", "ACME_CA_ROOT", Override("compose/acme_ca_root.yml"), ssl_modes=("use_ssl_le",)),
@@ -298,6 +304,7 @@ ADDONS = (
     SNAPSHOTS,
     METRICS,
     METRICS_SWARM,
+    DISK_SCAN,
     # SERVER_TIMEOUT_SECONDS above 0: idle servers are stopped by a hub service.
     Addon("idle culling", "SERVER_TIMEOUT_SECONDS", hub_services=(CULLER,)),
 )

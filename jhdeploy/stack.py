@@ -20,6 +20,7 @@ from jhdeploy_hub import contract, schedule
 from jhdeploy import options, userlist
 from jhdeploy.groups import Groups
 from jhdeploy.layout import (
+    DISK_STATE,
     HUB_SERVICE,
     METRICS_STATE,
     POSTGRES_SERVICE,
@@ -271,7 +272,25 @@ class Stack:
         if options.SNAPSHOTS in self.addons:
             env["SNAPSHOT_STATE"], env["SNAPSHOT_STATE_CONTAINER"] = str(self.snapshot_state), contract.SNAPSHOT_STATE
             env["SNAPSHOT_PLAN"] = json.dumps(self.snapshot_plan())
+        if options.DISK_SCAN in self.addons:
+            env.update(self.disk_env())
         return env
+
+    @property
+    def disk_state(self) -> Path:
+        """state/disk/: the disk-scan service's usage.json, start grants and the usage log (options.DISK_SCAN)."""
+        return self.root / DISK_STATE
+
+    def disk_env(self) -> dict[str, str]:
+        """What the disk-scan service sees, where, and what it is to do (hub/jhdeploy_hub/diskscan.py). Without
+        USER_STORAGE_PATH it gets state/disk/ for its folders, where no name is a user's."""
+        s = self.settings
+        plan = {"volumes": "/scan/volumes", "folders": "/scan/folders" if s["USER_STORAGE_PATH"] else "",
+                "volume_prefix": contract.user_volume_prefix(self.project), "minutes": s["DISK_SCAN_MINUTES"],
+                "reserve": s["DISK_RESERVE"]}
+        return {"DISK_STATE": str(self.disk_state), "DISK_STATE_CONTAINER": contract.DISK_STATE,
+                "DISK_VOLUMES_CONTAINER": plan["volumes"], "DISK_FOLDERS_CONTAINER": "/scan/folders",
+                "DISK_FOLDERS": s["USER_STORAGE_PATH"] or str(self.disk_state), "DISK_PLAN": json.dumps(plan)}
 
     @property
     def snapshot_state(self) -> Path:
@@ -401,6 +420,8 @@ class Stack:
             "authenticator": self.authenticator.hub_function,
             "oauth_callback_url": self.oauth_callback_url if self.authenticator.oauth_callback else None,
             "temporary_volume": self.temporary_volume,
+            # The disk-scan service's figures, which the spawner checks starts against (options.DISK_SCAN).
+            "disk_state": contract.DISK_STATE if options.DISK_SCAN in self.addons else None,
             "users": {"allowed": sorted(self.users.allowed), "admins": sorted(self.users.admins)},
             "groups": self.groups.for_hub(self.project, s["USER_STORAGE_PATH"]),
             "user_groups": self.user_groups,

@@ -23,7 +23,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jhdeploy import changes, metricsconf
+from jhdeploy_hub import contract
+
+from jhdeploy import changes, metricsconf, options
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import METRICS_STATE, STATE_FOLDER, TEXTFILE_STATE
 from jhdeploy.stack import Stack
@@ -76,6 +78,16 @@ def write_metrics(c, stack: Stack) -> None:
     if metricsconf.on(stack):
         changes.apply(c, f"write the metrics configuration in {METRICS_STATE}/", _write_shared,
                       stack.root / METRICS_STATE, metricsconf.files(stack))
+
+
+def prepare_disk(c, stack: Stack) -> None:
+    """state/disk/ and its allow/ folder, for the disk-scan service and the hub (options.DISK_SCAN); readable
+    by all, since they hold sizes and a log of starts, never a secret."""
+    if options.DISK_SCAN not in stack.addons:
+        return
+    for folder in (stack.disk_state, stack.disk_state / contract.ALLOW_DIR):
+        if not folder.is_dir():
+            changes.apply(c, f"create {folder.relative_to(stack.root)}/", folder.mkdir, mode=0o755, parents=True)
 
 
 def _write_shared(directory: Path, files: dict[str, str]) -> None:

@@ -45,3 +45,27 @@ def user_volume_prefix(project: str) -> str:
 def data_volume_prefixes(project: str) -> tuple[str, str]:
     """What every user volume, and every group folder's volume, of a stack starts with."""
     return user_volume_prefix(project), GROUP_VOLUME.split("{folder}")[0].format(prefix=project)
+
+# Disk use (compose/diskscan.yml): the disk-scan service writes USAGE_FILE into state/disk/, which the hub
+# mounts here (read-write: it takes `invoke allow-start` grants out of ALLOW_DIR, and appends to EVENTS_FILE).
+DISK_STATE = f"{HUB_ROOT}/disk"
+USAGE_FILE = "usage.json"
+ALLOW_DIR = "allow"  # one file per one-time start granted, named by quote(user name)
+EVENTS_FILE = "events.jsonl"  # one line per server start and stop, for `invoke usage`
+DISK_WARN_FRACTION = 0.9  # users are told from here on
+UNITS = " KMGT"  # sizes count in powers of 1024, as Docker's do: 10G is 10 GiB
+
+
+def parse_size(value: str) -> int:
+    """'20M' -> bytes (K, M, G and T are powers of 1024, as in NOTEBOOK_MEM_LIMIT)."""
+    text = value.strip().upper()
+    unit = text[-1] if text and text[-1] in UNITS.strip() else ""
+    return int(text[:len(text) - len(unit)]) * 1024 ** UNITS.index(unit or " ")
+
+
+def human_size(size: float) -> str:
+    """Bytes as people read them: 512 B, 30.0 MiB, 1.5 GiB."""
+    for power in range(len(UNITS) - 1, 0, -1):
+        if size >= 1024 ** power:
+            return f"{size / 1024 ** power:.1f} {UNITS[power]}iB"
+    return f"{size:.0f} B"

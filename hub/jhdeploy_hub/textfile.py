@@ -14,15 +14,24 @@ from pathlib import Path
 from jhdeploy_hub import contract
 
 
-def write(name: str, gauges: dict[str, tuple[float, str]], folder: str = contract.TEXTFILE) -> None:
+def label(value: str) -> str:
+    """A label value as the text format wants it (user names are anyone's choice)."""
+    return value.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n")
+
+
+def write(name: str, gauges: dict[str, tuple[float | dict, str]], folder: str = contract.TEXTFILE) -> None:
     """Replace FOLDER/NAME.prom with these gauges (metric: (value, help)), atomically, if FOLDER is
-    mounted; never fails the service that reports."""
+    mounted; never fails the service that reports. A value may be a dict of series, each keyed by its
+    labels as ((name, value), ...)."""
     directory = Path(folder)
     if not directory.is_dir():
         return
     lines = []
     for metric, (value, text) in gauges.items():
-        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} gauge", f"{metric} {value:.0f}"]
+        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} gauge"]
+        for labels, number in (value.items() if isinstance(value, dict) else [((), value)]):
+            names = ",".join(f'{key}="{label(item)}"' for key, item in labels)
+            lines.append(f"{metric}{{{names}}} {number:.0f}" if names else f"{metric} {number:.0f}")
     temporary = directory / f".{name}.{os.getpid()}"  # not *.prom: the collector skips it
     try:
         temporary.write_text("\n".join(lines) + "\n")

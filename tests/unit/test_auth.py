@@ -127,7 +127,7 @@ def test_compose_files_follow_the_authenticator(tmp_path):
     assert "compose/hash.yml" in stack_in(tmp_path, JUPYTERHUB_AUTHENTICATOR="hash_authenticator").compose_files
     assert stack_in(tmp_path).compose_files == ["compose/base.yml", "compose/proxy_tls.yml",
                                                 "compose/shared_password.yml", "compose/admin_password.yml",
-                                                "compose/fence.yml"]
+                                                "compose/fence.yml", "compose/diskscan.yml"]
 
 
 def test_the_password_earlier_templates_published_is_refused(tmp_path):

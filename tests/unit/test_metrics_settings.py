@@ -171,7 +171,7 @@ def test_without_metrics_nothing_of_it_is_in_the_stack():
     assert options.METRICS not in plain.addons and "compose/metrics.yml" not in plain.compose_files
     assert "prometheus" not in plain.hub_services()[0]
     merged = merged_config(plain)
-    assert set(merged["services"]) == {"jupyterhub", "proxy", "fence"}
+    assert set(merged["services"]) == {"jupyterhub", "proxy", "fence", "diskscan"}
     assert set(merged["networks"]) == {"default"}
     assert "CHP_METRICS_PORT" not in (merged["services"]["proxy"].get("environment") or {})
 

@@ -49,9 +49,10 @@ def test_the_hub_reaches_the_stack_and_its_network_without_any_http_proxy(tmp_pa
     from jhdeploy import engine
 
     ipam = '[{"Subnet": "172.20.0.0/16", "IPRange": "172.20.128.0/17", "Gateway": "172.20.0.1"}]'
-    c = MockContext(run={"docker network inspect --format '{{json .IPAM.Config}}' jupyterhub-network": Result(ipam)},
-                    repeat=True)
+    c = MockContext(run={"docker network inspect --format '{{json .IPAM.Config}}' jupyterhub-network": Result(ipam),
+                         "docker info --format '{{.DockerRootDir}}'": Result("/srv/docker\n")}, repeat=True)
     env = engine.compose_env(c, stack(tmp_path))
-    assert env["HUB_NO_PROXY"].split(",") == ["localhost", "127.0.0.1", "jupyterhub", "proxy", "fence",
+    assert env["HUB_NO_PROXY"].split(",") == ["localhost", "127.0.0.1", "jupyterhub", "proxy", "fence", "diskscan",
                                               "172.20.0.0/16"]
+    assert env["DOCKER_VOLUMES_DIR"] == "/srv/docker/volumes"
     assert env["USERS_RANGE"] == "172.20.128.0/17" and env["HUB_IP"] == "172.20.0.3"
