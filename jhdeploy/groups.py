@@ -55,6 +55,8 @@ LIMITS = (
     Limit("cpu_reservation", "NOTEBOOK_CPU_RESERVATION", "cpus", float),
     Limit("gpus", "NOTEBOOK_GPUS", "gpus", lambda value: UNLIMITED if value == "all" else len(value.split(","))),
     Limit("named_servers", "NAMED_SERVERS_MAX", "count", int),
+    # Measured, not enforced by Docker (hub/jhdeploy_hub/diskuse.py): a new start is refused over it.
+    Limit("disk_limit", "NOTEBOOK_DISK_LIMIT", "memory", _bytes),
 )
 BY_KEY = {limit.key: limit for limit in LIMITS}
 TABLES = {

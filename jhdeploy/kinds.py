@@ -129,6 +129,14 @@ def _check_memory(value: str) -> str | None:
     return None if re.match(r"^[0-9]+[kKmMgG]?$", value) else "a size such as 512M or 2G"
 
 
+def _check_reserve(value: str) -> str | None:
+    parts = [part.strip() for part in value.split(",")]
+    if all(re.match(r"^(100|[1-9]?[0-9])(\.[0-9]+)?%$", part) or re.match(r"^[0-9]+[kKmMgGtT]?$", part)
+           for part in parts):
+        return None
+    return "percentages of the disk and sizes separated by commas, such as 10%,5G"
+
+
 def _check_cpus(value: str) -> str | None:
     try:
         return None if float(value) > 0 else "a positive number of cores such as 0.5"
@@ -304,6 +312,7 @@ KINDS: dict[str, Kind] = {
     "conf_file": Kind(_check_conf_file),
     "file": Kind(_check_file),
     "memory": Kind(_check_memory),
+    "reserve": Kind(_check_reserve, _items(","), []),
     "log_size": Kind(_check_log_size),
     "cpus": Kind(_check_cpus, float, None),
     "nonneg": Kind(_check_nonneg, float),

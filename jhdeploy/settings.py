@@ -51,6 +51,7 @@ DATABASE = "Database and backups"
 OPERATIONS = "Operations"
 SWARM = "Docker Swarm"
 METRICS = "Metrics and alerts"
+DISK = "Disk use and limits"
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("COMPOSE_PROJECT_NAME", "jupyterhub", STACK,
@@ -366,6 +367,19 @@ SETTINGS: tuple[Setting, ...] = (
             "Idle culling: also delete idle users (for temporary users, as with tmp_authenticator).",
             kind="bool"),
 
+    Setting("NOTEBOOK_DISK_LIMIT", "", DISK,
+            "Most disk each user's files may take, all their servers together, such as 10G (K, M, G: powers "
+            "of 1024). Measured by the disk-scan service: from 90% the user is told, and over it a new start is "
+            "refused until they delete files (`invoke allow-start NAME` grants one start to do so); a running "
+            "server is never stopped. conf/groups.toml's disk_limit sets it per group. Empty: no limit.",
+            kind="memory", optional=True, hub=True),
+    Setting("DISK_SCAN_MINUTES", "30", DISK,
+            "Minutes between two measures of every user's volumes and folders (each keeps to a small I/O "
+            "budget, so that users do not notice it).", kind="count"),
+    Setting("DISK_RESERVE", "10%,5G", DISK,
+            "Free space kept where Docker keeps volumes: below it, no new server starts (running ones keep "
+            "working), and backups and builds refuse to begin. Percentages of the disk and sizes, separated "
+            "by commas; the largest counts.", kind="reserve"),
     Setting("METRICS", "no", METRICS,
             "yes: Prometheus watches the hub, the proxy, this host's disk, memory and CPU, and the "
             "certificate's expiry, and Alertmanager tells the admin (the metrics add-on, docs/metrics.md). "

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from jhdeploy_hub import authenticators, compat, contract, groups
+from jhdeploy_hub import authenticators, compat, contract, diskuse, groups
 
 CONF = Path(contract.CONF)
 ANNOUNCEMENT = CONF / contract.ANNOUNCEMENT_FILE
@@ -190,6 +190,23 @@ def announcement(user=None) -> str:
     return ANNOUNCEMENT.read_text(encoding="utf-8").strip() if ANNOUNCEMENT.is_file() else ""
 
 
+def update_disk(hub, c) -> None:
+    """NOTEBOOK_DISK_LIMIT (and groups' disk_limit) and DISK_RESERVE, from the disk-scan service's figures
+    (jhdeploy_hub.diskuse); Compose mode only."""
+    if hub["disk_state"]:
+        c.DockerSpawner.disk_state = hub["disk_state"]
+        c.DockerSpawner.disk_limit = hub["settings"]["NOTEBOOK_DISK_LIMIT"]
+        c.DockerSpawner.disk_group_limits = hub["groups"]["limits"].get("disk_limit", [])
+
+
+def disk_notice(hub, user=None) -> str:
+    """The banner of a user near or over their disk limit; read on every page, from the last scan."""
+    if user is None or not hub["disk_state"]:
+        return ""
+    limit = diskuse.limit_of(hub["groups"], hub["settings"]["NOTEBOOK_DISK_LIMIT"], groups.names_of(user))
+    return diskuse.notice(diskuse.used_by(diskuse.read_usage(Path(hub["disk_state"])), user.name), limit)
+
+
 def update_database(hub, c, read=read_file) -> None:
     """The URL the tasks resolved; with the stack's PostgreSQL, the password from its mounted secret.
 
@@ -358,7 +375,7 @@ def update_branding(hub, c) -> None:
     if hub["logo_file"]:
         c.JupyterHub.logo_file = hub["logo_file"]
     c.JupyterHub.template_paths = [str(CONF / "templates")]
-    c.JupyterHub.template_vars = {"announcement": announcement}
+    c.JupyterHub.template_vars = {"announcement": announcement, "disk_notice": functools.partial(disk_notice, hub)}
 
 
 def update_logging(hub, c) -> None:
@@ -376,6 +393,7 @@ def apply_config(hub: dict, c, read_secret=read_file) -> None:
     update_limits(hub, c)
     update_profiles(hub, c)
     update_groups(hub, c)
+    update_disk(hub, c)
     update_services(hub, c, read_secret)
     update_swarm(hub, c)
     update_ui(hub, c)

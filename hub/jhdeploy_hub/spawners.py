@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import os
 import time
 from pathlib import Path
@@ -11,8 +12,9 @@ from pathlib import Path
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Float, Integer, Tuple, Unicode
+from traitlets import Float, Integer, List, Tuple, Unicode
 
+from jhdeploy_hub import diskuse
 from jhdeploy_hub.contract import GROUP_FOLDERS, GROUPS_LABEL
 
 
@@ -26,7 +28,9 @@ class ReadyDockerSpawner(DockerSpawner):
     0 turns this off. See docs/performance.md for what it buys.
 
     It also fails a start at once when the container dies, and logs the last lines
-    of a server that stopped by itself before its container is removed.
+    of a server that stopped by itself before its container is removed. With `disk_state`, it
+    refuses a start over the user's disk limit or past the disk's reserve (jhdeploy_hub.diskuse),
+    tells a user near their limit, and logs each start and stop for `invoke usage`.
     """
 
     ready_poll_max = Float(0.25, config=True, help="Longest pause between readiness checks; 0: off.")
@@ -38,7 +42,13 @@ class ReadyDockerSpawner(DockerSpawner):
                            help="USER_STORAGE_PATH: a folder, seen here at the path every node mounts it at, "
                                 "under which each server's own folder is made before it starts.")
     user_storage_owner = Tuple((1000, 100), config=True, help="uid and gid of a new user folder (the notebook user).")
+    disk_state = Unicode("", config=True, help="Where the disk-scan service's figures are (contract.DISK_STATE); "
+                                               "empty: no disk checks and no usage log.")
+    disk_limit = Unicode("", config=True, help="NOTEBOOK_DISK_LIMIT, such as 10G; empty: none.")
+    disk_group_limits = List(config=True, help="conf/groups.toml's disk_limit: [group, value] pairs.")
     _reported = ""  # the container whose last lines were logged
+    _notice = ""  # what the user is told about their disk, decided at start
+    _started_at = None  # when start() returned, kept in the spawner's state: only a started server's stop is logged
     _configured: dict | None = None  # the values group_overrides may change, as configured
 
     async def apply_group_overrides(self):
@@ -53,13 +63,64 @@ class ReadyDockerSpawner(DockerSpawner):
         await super().apply_group_overrides()
 
     async def start(self):
+        began = time.monotonic()
+        self._check_disk()
         self._choose_image()
         self._label_groups()
         self._make_user_folders()
+        await self._make_sized_volumes()
         ip, port = await super().start()
         if self.ready_poll_max > 0:
             await self._wait_answering(f"http://{ip}:{port}{self.server.base_url}api")
+        self._started_at = time.time()
+        self._record("start", time.monotonic() - began)
         return ip, port
+
+    def _check_disk(self) -> None:
+        """Refuse the start (DiskRefusal, which the user sees) over the disk limit or past the reserve."""
+        if not self.disk_state:
+            return
+        state = Path(self.disk_state)
+        try:
+            self._notice = diskuse.check_start(self.user.name, self._limit(), diskuse.read_usage(state), state)
+        except diskuse.DiskRefusal as refusal:
+            self.log.warning("Refused to start %s: %s", self._log_name, refusal)
+            self._record("refused")
+            raise
+
+    def _limit(self) -> int | None:
+        groups = [group.name for group in self.user.groups]
+        return diskuse.limit_of({"limits": {"disk_limit": self.disk_group_limits}}, self.disk_limit, groups)
+
+    async def _make_sized_volumes(self) -> None:
+        """Where the filesystem enforces it (XFS with project quotas), a new volume is made with Docker's size
+        option at the user's limit. Untested here: no machine of ours has a kernel with XFS quotas."""
+        limit = self._limit() if self.disk_state else None
+        usage = diskuse.read_usage(Path(self.disk_state)) if limit else {}
+        if not usage.get("filesystem", {}).get("hard_limits"):
+            return
+        for source in self.volume_binds:
+            if not source.startswith("/") and not await self.docker("volumes", filters={"name": f"^{source}$"}):
+                await self.docker("create_volume", name=source, driver="local", driver_opts={"size": str(limit)})
+                self.log.info("Created %s with a size of %s bytes", source, limit)
+
+    def _record(self, event: str, seconds: float | None = None) -> None:
+        if self.disk_state:
+            diskuse.record(event, self.user.name, self.name, seconds, Path(self.disk_state))
+
+    def get_env(self):
+        """With a disk notice, JupyterLab shows it (conf/notebook/labextensions/jhdeploy-notice)."""
+        env = super().get_env()
+        if self._notice:
+            env["JHDEPLOY_NOTICE"] = json.dumps({"message": self._notice, "type": "warning"})
+        return env
+
+    async def progress(self):
+        """The disk notice on the spawn page, before DockerSpawner's own events."""
+        if self._notice:
+            yield {"progress": 10, "message": self._notice}
+        async for event in super().progress():
+            yield event
 
     def _choose_image(self) -> None:
         """With no image asked for, the first the user's groups allow, when .env's is not among them."""
@@ -121,10 +182,27 @@ class ReadyDockerSpawner(DockerSpawner):
     async def stop(self, now=False):
         await self._log_last_lines()
         await super().stop(now=now)
+        if self._started_at:  # not after a start that was refused or failed
+            self._record("stop")
+            self._started_at = None
         if self.temporary_volume:
             name = self.format_volume_name(self.temporary_volume, self)
             self.log.info("Removing the temporary volume %s", name)
             await self.docker("remove_volume", name=name)
+
+    def get_state(self):
+        state = super().get_state()
+        if self._started_at:
+            state["started_at"] = self._started_at
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self._started_at = state.get("started_at")
+
+    def clear_state(self):
+        super().clear_state()
+        self._started_at = None
 
     async def _log_last_lines(self) -> None:
         """Say what a server that stopped by itself printed last, before its container goes (once)."""
