@@ -45,9 +45,10 @@ LAYERS: tuple[Layer, ...] = (
            "conf/notebook/kernels")),
     Layer("notebook_image", "notebook-image", "dockerfiles/Dockerfile.notebook_image", "LOCAL_NOTEBOOK_IMAGE",
           "LOCAL_NOTEBOOK_BODY", ("JUPYTERLAB_NEWS",),
-          "server and JupyterLab settings, the conda hook snapshot, health check (fast)",
+          "server and JupyterLab settings, the hub's notice in JupyterLab, the conda hook snapshot, health check "
+          "(fast)",
           ("conf/notebook/jupyter_server_config.py", "conf/notebook/overrides.json", "scripts/lab-overrides.py",
-           "scripts/conda-hook-snapshot.sh")),
+           "conf/notebook/labextensions", "scripts/conda-hook-snapshot.sh")),
 )
 BY_NAME = {layer.name: layer for layer in LAYERS}
 
