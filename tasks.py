@@ -22,6 +22,7 @@ from jhdeploy import (
     backup,
     build,
     database,
+    diskspace,
     doctor,
     grouplist,
     images,
@@ -31,6 +32,7 @@ from jhdeploy import (
     restore,
     snapshots,
     swarm,
+    usage,
 )
 from jhdeploy.errors import DeployError
 from jhdeploy.resolve import INVALID
@@ -219,7 +221,7 @@ def backup_now(c):
 
     Holds the database, .env, userlist, conf/, secrets/ and every user's files, each user's tagged.
     """
-    snapshots.run(c, ROOT, "backup-now", ["now"])
+    snapshots.take_now(c, ROOT)
 
 
 @task(name="snapshots", help={"user": "Only the snapshots that hold this user's files."})
@@ -266,6 +268,28 @@ def _metrics(c, query=""):
 def alerts(c, test=False):
     """The alerts that fire now (METRICS=yes), from Alertmanager."""
     metrics.alerts(c, ROOT, test)
+
+
+@task(name="usage", help={
+    "since": "How far back: hours, days or weeks, such as 12h, 30d or 4w.",
+    "html": "Also write one self-contained page with charts to this file.",
+    "csv": "Also write one row per user to this CSV file (columns in README.md).",
+    "disk": "Only disk use per user against their limit, largest first.",
+    "scan": "Measure every user's files now instead of using the last scheduled scan.",
+})
+def _usage(c, since="30d", html="", csv="", disk=False, scan=False):
+    """Who used the hub: per user days active, server hours, starts, median start time and disk use.
+
+    Totals per group. Data come from the hub's log of starts and stops and the disk-scan service, and
+    with METRICS=yes from Prometheus for the charts.
+    """
+    usage.run(c, ROOT, since, html, csv, disk, scan)
+
+
+@task(help={"name": "The user (as in userlist) who may start a server once over their disk limit."})
+def allow_start(c, name):
+    """Let a user over their disk limit start a server once, to delete files; later starts are checked again."""
+    diskspace.allow_start(c, ROOT, name)
 
 
 @task
@@ -331,7 +355,8 @@ def prepull(c):
 ns = Collection(
     _setup, _build, *(layer_task(layer) for layer in images.LAYERS),
     start, stop, restart, logs, status, _doctor, user_password, _groups, announce, config,
-    _backup, _restore, backup_now, _snapshots, restore_user, backup_check, _metrics, alerts, upgrade_db, migrate_db,
+    _backup, _restore, backup_now, _snapshots, restore_user, backup_check, _metrics, alerts, _usage, allow_start,
+    upgrade_db, migrate_db,
     clean,
     swarm_deploy, swarm_rm, push, prepull,
 )

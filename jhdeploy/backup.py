@@ -33,7 +33,7 @@ import time
 import zlib
 from pathlib import Path
 
-from jhdeploy import changes, engine, envfile, options, resolve
+from jhdeploy import changes, diskspace, engine, envfile, options, resolve
 from jhdeploy.errors import DeployError
 from jhdeploy.layout import POSTGRES_SERVICE
 from jhdeploy.settings import SECRET_KEYS
@@ -229,6 +229,7 @@ def run(c, root: Path, include_secrets: bool, include_user_volumes: bool, keep: 
     """`invoke backup`: what runs (else what .env describes) into the BACKUP_DIR that .env names now."""
     env_stack = resolve.for_change(c, root)
     stack = resolve.running(root) or env_stack
+    diskspace.require_reserve(c, env_stack, "backing up", "invoke backup")
     print(f"Backing up {stack.project} into {env_stack.backup_dir}/ ...")
     archive, seconds = create(c, stack, include_secrets=include_secrets, include_user_volumes=include_user_volumes,
                               keep=keep, directory=env_stack.backup_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from jhdeploy import cacerts, changes, engine, images, resolve
+from jhdeploy import cacerts, changes, diskspace, engine, images, resolve
 from jhdeploy.errors import DeployError
 from jhdeploy.images import Layer
 from jhdeploy.settings import Settings
@@ -17,6 +17,8 @@ def run(c, root: Path, layers: list[Layer], no_cache: bool) -> None:
     """`invoke build` and each layer's task: check .env and the layer below, build, say how long each took."""
     stack = resolve.for_change(c, root)
     check_parent(c, layers[0], stack.settings)
+    diskspace.require_reserve(c, stack, "building", "invoke " + " ".join(layer.task for layer in layers)
+                              if len(layers) < len(images.LAYERS) else "invoke build")
     timings, seconds = build_layers(c, root, layers, stack.settings, no_cache)
     summary = ", ".join(f"{name} {took:.0f} s" for name, took in timings.items())
     print(f"\nBuilt {len(timings)} image(s) in {seconds:.0f} s ({summary}).")

@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from jhdeploy import engine, images, metrics, resolve, secretfiles, snapshots
+from jhdeploy import diskspace, engine, images, metrics, resolve, secretfiles, snapshots
 from jhdeploy.errors import DeployError
 from jhdeploy.settings import SettingsError
 from jhdeploy.stack import Stack
@@ -156,8 +156,8 @@ def base_pin_checks(c, stack: Stack) -> list[Check]:
 
 
 def disk_checks(c) -> list[Check]:
-    root = engine.probe(c, ["docker", "info", "--format", "{{.DockerRootDir}}"]).stdout.strip()
-    if not root or not Path(root).exists():
+    root = engine.docker_root(c)
+    if not Path(root).exists():
         return [Check(True, "Disk space: Docker's data is not on this filesystem (not checked)")]
     free = shutil.disk_usage(root).free / 1e9
     if free < MIN_FREE_GB:
@@ -219,6 +219,8 @@ def everything(c, root: Path, running: Stack | None) -> list[Check]:
         checks += fence_checks(c, running or stack)
     checks += [Check(ok, line, f"`invoke logs --service {snapshots.SERVICE}` says why; `invoke backup-now` "
                                "takes one now", warning=True) for ok, line in snapshots.status_lines(running or stack)]
+    if engine_ok:
+        checks += [Check(ok, line, fix, warning=True) for ok, line, fix in diskspace.status_lines(c, running or stack)]
     if engine_ok and running:
         checks += [Check(ok, line, "`invoke status` and `invoke logs --service prometheus` (or alertmanager) say "
                                    "more", warning=True) for ok, line in metrics.status_lines(c, running)]

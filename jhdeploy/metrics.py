@@ -74,6 +74,22 @@ def query(c, stack: Stack, expression: str) -> list[dict]:
         {"metric": {}, "value": answer["data"]["result"]}]
 
 
+def query_range(c, stack: Stack, expression: str, start: float, end: float, step: int) -> list[tuple[float, float]]:
+    """A range query's points, the series summed (the expressions `invoke usage` asks have one)."""
+    url = "http://localhost:9090/api/v1/query_range?" + urllib.parse.urlencode(
+        {"query": expression, "start": f"{start:.0f}", "end": f"{end:.0f}", "step": str(step)})
+    try:
+        answer = json.loads(fetch(c, stack, PROMETHEUS, url) or "")
+    except ValueError:
+        raise DeployError(f"Prometheus did not answer {expression!r}: `invoke logs --service {PROMETHEUS}` says "
+                          "why.") from None
+    points: dict[float, float] = {}
+    for series in answer.get("data", {}).get("result", []):
+        for t, value in series["values"]:
+            points[float(t)] = points.get(float(t), 0.0) + float(value)
+    return sorted(points.items())
+
+
 def show(c, root: Path, expression: str) -> None:
     """`invoke metrics`: how to reach Prometheus, or (with a query) its answer, one series per line."""
     stack = running_stack(c, root, "asking the metrics of")

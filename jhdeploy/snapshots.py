@@ -22,7 +22,7 @@ from pathlib import Path
 
 from jhdeploy_hub import schedule
 
-from jhdeploy import backup, changes, database, engine, envfile, options, resolve, restore, settings
+from jhdeploy import backup, changes, database, diskspace, engine, envfile, options, resolve, restore, settings
 from jhdeploy.errors import DeployError
 from jhdeploy.stack import Stack
 
@@ -49,6 +49,13 @@ def run(c, root: Path, doing: str, args: list[str], stack: Stack | None = None) 
         said = [line for line in (result.stderr or "").splitlines() if line.startswith("✗")]
         raise DeployError("\n".join(said) or f"✗ {doing} failed:\n{(result.stderr or '').strip()}")
     return result.stdout or ""
+
+
+def take_now(c, root: Path) -> None:
+    """`invoke backup-now`: one snapshot now, unless the disk is below its reserve."""
+    stack = stack_for(c, root, "backup-now")
+    diskspace.require_reserve(c, stack, "taking a snapshot", "invoke backup-now")
+    run(c, root, "backup-now", ["now"], stack)
 
 
 def restore_stack(c, root: Path, snapshot: str, yes: bool, from_project: str = "") -> None:
