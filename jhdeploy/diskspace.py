@@ -5,7 +5,6 @@ the hub decides each start (hub/jhdeploy_hub/diskuse.py); both agree with this t
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import urllib.parse
@@ -14,6 +13,7 @@ from pathlib import Path
 from jhdeploy_hub import contract
 from jhdeploy_hub.contract import human_size
 from jhdeploy_hub.diskscan import reserve_of
+from jhdeploy_hub.diskuse import read_usage
 
 from jhdeploy import changes, engine, options, resolve
 from jhdeploy.errors import DeployError
@@ -22,11 +22,9 @@ from jhdeploy.stack import Stack
 
 
 def measured(stack: Stack) -> dict:
-    """state/disk/usage.json, as the disk-scan service last wrote it; {} before its first run."""
-    try:
-        return json.loads((stack.disk_state / contract.USAGE_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
+    """state/disk/usage.json, as the disk-scan service last wrote it (read as the hub reads it); {} before its
+    first run."""
+    return read_usage(stack.disk_state)
 
 
 def free_and_reserve(c, stack: Stack) -> tuple[str, int, int] | None:
@@ -68,8 +66,9 @@ def scan(c, stack: Stack) -> None:
 
 def allow_start(c, root: Path, name: str) -> None:
     """`invoke allow-start NAME`: one start for a user over their disk limit, to delete files."""
-    stack = resolve.for_looking(c, root, "granting a start on").stack
-    if stack.authenticator.uses_userlist and name not in stack.users.allowed:
+    looked = resolve.for_looking(c, root, "granting a start on")
+    stack, listed = looked.stack, (looked.env_stack or looked.stack).users  # state/ keeps no userlist
+    if stack.authenticator.uses_userlist and name not in listed.allowed:
         raise DeployError(f"{name!r} is not in userlist: check the name (`invoke groups --user NAME` shows a "
                           "user's limits).", code=2)
     if options.DISK_SCAN not in stack.addons:

@@ -63,13 +63,14 @@ def disk_of(usage: dict) -> dict[str, int]:
     return sizes
 
 
-def limits_of(stack: Stack, names) -> dict[str, int | None]:
-    """Each user's disk limit: as the hub decides it (jhdeploy_hub.diskuse.limit_of), from userlist's groups."""
+def limits_of(stack: Stack, listed: Stack, groups: dict[str, list[str]]) -> dict[str, int | None]:
+    """Each user's disk limit, as the hub decides it (jhdeploy_hub.diskuse.limit_of): .env's as `stack` runs
+    it, and the groups' of conf/groups.toml (`listed`, read from the files; state/ keeps only the settings)."""
     from jhdeploy_hub.diskuse import limit_of
 
-    plan = stack.groups.for_hub(stack.project, stack.settings["USER_STORAGE_PATH"])
-    return {name: limit_of(plan, stack.settings["NOTEBOOK_DISK_LIMIT"],
-                           list(stack.users.groups.get(name, ()))) for name in names}
+    plan = listed.groups.for_hub(stack.project, stack.settings["USER_STORAGE_PATH"])
+    return {name: limit_of(plan, stack.settings["NOTEBOOK_DISK_LIMIT"], member_of)
+            for name, member_of in groups.items()}
 
 
 # PromQL for the charts: JupyterHub's own figures (its metrics have no user label).
@@ -107,10 +108,12 @@ def run(c, root: Path, since: str, html: str, csv: str, disk: bool, scan: bool) 
     scanned = (f"the last scan, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(usage['scanned_at']))}"
                if "scanned_at" in usage else "no scan yet")
     events = [] if disk else read_events(stack, now - seconds)
-    users = sorted(set(stack.users.allowed) | {event["user"] for event in events} | set(sizes))
-    groups = {name: list(stack.users.groups.get(name, ())) for name in users}
-    rows = usagereport.rows(events, now - seconds, now, users=users, disk=sizes, limits=limits_of(stack, users),
-                            groups=groups)
+    # userlist and conf/groups.toml, which what runs was started from (state/ keeps only the settings).
+    listed = looked.env_stack or stack
+    users = sorted(set(listed.users.allowed) | {event["user"] for event in events} | set(sizes))
+    groups = {name: list(listed.users.groups.get(name, ())) for name in users}
+    rows = usagereport.rows(events, now - seconds, now, users=users, disk=sizes,
+                            limits=limits_of(stack, listed, groups), groups=groups)
     if disk:
         say(f"Disk use per user, at {scanned} (`--scan` measures now):")
         say(usagereport.disk_table(rows))
@@ -123,6 +126,7 @@ def run(c, root: Path, since: str, html: str, csv: str, disk: bool, scan: bool) 
         series = prometheus_series(c, stack, now - seconds, now)
     totals = usagereport.group_totals(rows)
     say(usagereport.text_table(rows))
+    say("\nPer group:\n" + usagereport.group_table(totals))
     notes = report_notes(stack, events, series is not None, scanned)
     if csv:
         usagereport.write_csv(rows, csv)

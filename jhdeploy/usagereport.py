@@ -285,6 +285,10 @@ def text_table(rows: Iterable[UserRow]) -> str:
     return _aligned(USER_HEADER, [_user_cells(row) for row in rows], left=2)
 
 
+def group_table(totals: Iterable[GroupTotal]) -> str:
+    return _aligned(GROUP_HEADER, [_group_cells(total) for total in totals], left=1)
+
+
 def disk_table(rows: Iterable[UserRow]) -> str:
     """`invoke usage --disk`: largest first."""
     return _aligned(DISK_HEADER, [[cells[0], *cells[6:]] for cells in map(_user_cells, sorted(rows, key=_by_disk))],

@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -108,7 +109,8 @@ def check_free(plan: dict, usage: dict) -> dict:
             "reserve": reserve_of(total, plan["reserve"]), "filesystem": filesystem(plan["volumes"])}
 
 
-def scan(plan: dict, usage: dict) -> dict:
+def scan(plan: dict) -> dict:
+    """Every user's volumes and folders: what usage.json's `servers` holds, and when it was measured."""
     from prometheus_dirsize_exporter.exporter import BudgetedDirInfoWalker
 
     started = time.monotonic()
@@ -116,8 +118,7 @@ def scan(plan: dict, usage: dict) -> dict:
     servers = measure(Path(plan["volumes"]), plan["volume_prefix"], "volume", walker)
     if plan["folders"]:
         servers += measure(Path(plan["folders"]), "", "folder", walker)
-    return {**usage, "scanned_at": time.time(), "scan_seconds": round(time.monotonic() - started, 3),
-            "servers": servers}
+    return {"scanned_at": time.time(), "scan_seconds": round(time.monotonic() - started, 3), "servers": servers}
 
 
 def report(usage: dict) -> None:
@@ -135,26 +136,35 @@ def report(usage: dict) -> None:
 
 
 def update(plan: dict, sizes: bool) -> dict:
+    """The free space, and with `sizes` a new scan (measured before taking the lock: it may take long, and the
+    free space must not wait for it)."""
+    found = scan(plan) if sizes else {}
     with locked():
-        usage = check_free(plan, read_usage())
-        if sizes:
-            usage = scan(plan, usage)
+        usage = {**check_free(plan, read_usage()), **found}
         write_usage(usage)
     report(usage)
     return usage
 
 
-def loop(plan: dict) -> None:
-    next_scan = 0.0
-    while True:
-        sizes = time.monotonic() >= next_scan
-        usage = update(plan, sizes)
-        if sizes:
-            next_scan = time.monotonic() + plan["minutes"] * 60
+def scans(plan: dict) -> None:
+    """The scans, one every DISK_SCAN_MINUTES; a scan that breaks ends the service, which Docker restarts."""
+    try:
+        while True:
+            usage = update(plan, sizes=True)
             print(f"Measured {len(usage['servers'])} user folder(s) and volume(s) in {usage['scan_seconds']} s; "
                   f"{contract.human_size(usage['free'])} free, {contract.human_size(usage['reserve'])} reserved",
                   flush=True)
+            time.sleep(plan["minutes"] * 60)
+    except Exception as error:
+        print(f"The scan failed: {error!r}", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
+def loop(plan: dict) -> None:
+    threading.Thread(target=scans, args=(plan,), daemon=True).start()
+    while True:
         time.sleep(FREE_EVERY)
+        update(plan, sizes=False)
 
 
 def main(argv: list[str]) -> int:

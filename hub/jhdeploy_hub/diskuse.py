@@ -30,10 +30,20 @@ class DiskRefusal(Exception):
 
 
 def read_usage(state: Path = STATE) -> dict:
+    """The disk-scan service's last figures; {} when there are none, or none of the shape it writes (nothing
+    is refused for want of a figure)."""
     try:
-        return json.loads((state / contract.USAGE_FILE).read_text())
+        usage = json.loads((state / contract.USAGE_FILE).read_text())
     except (OSError, ValueError):
-        return {}  # not measured yet: nothing is refused for want of a figure
+        return {}
+    if not isinstance(usage, dict):
+        return {}
+    numbers = all(isinstance(usage.get(key, 0), (int, float)) for key in ("free", "reserve"))
+    servers = usage.get("servers", [])
+    entries = isinstance(servers, list) and all(
+        isinstance(entry, dict) and isinstance(entry.get("user"), str) and isinstance(entry.get("bytes"), int)
+        for entry in servers)
+    return usage if numbers and entries else {}
 
 
 def used_by(usage: dict, user: str) -> int | None:

@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from jhdeploy_hub import contract, schedule, textfile
+from jhdeploy_hub import contract, diskuse, schedule, textfile
 
 STATE = Path(contract.SNAPSHOT_STATE)  # the host's state/backup/, mounted read-write
 STATUS = STATE / "status.json"
@@ -249,6 +249,17 @@ def snapshot_now(restic: Restic, why: str) -> None:
                 "last_failure": None})
 
 
+def check_reserve(state: Path = Path(contract.DISK_STATE)) -> None:
+    """A scheduled snapshot does not begin below DISK_RESERVE (the disk-scan service's figures, mounted
+    read-only); recorded as a failure, so that `invoke status` and the SnapshotsMissed alert say it."""
+    usage = diskuse.read_usage(state)
+    if usage.get("free") is not None and usage["free"] < usage.get("reserve", 0):
+        error = (f"only {contract.human_size(usage['free'])} free where Docker keeps volumes, below DISK_RESERVE "
+                 f"({contract.human_size(usage['reserve'])}): free some space")
+        record({"last_failure": {"at": utcnow().isoformat(timespec="seconds"), "error": error}})
+        raise SnapshotError(error)
+
+
 def run_schedule(restic: Restic) -> None:
     """Wait for each scheduled time (in UTC) and take a snapshot; a failed one is recorded, never fatal."""
     cron = restic.plan["schedule"]
@@ -264,6 +275,7 @@ def run_schedule(restic: Restic) -> None:
         while (wait := (due - utcnow().replace(tzinfo=None)).total_seconds()) > 0:
             time.sleep(min(wait, 60))
         try:
+            check_reserve()
             snapshot_now(restic, f"scheduled for {due:%H:%M} UTC")
         except SnapshotError as error:
             say(f"✗ snapshot failed: {error}")

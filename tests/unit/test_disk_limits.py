@@ -229,3 +229,38 @@ def test_only_a_started_servers_stop_is_logged_even_across_a_hub_restart(tmp_pat
         asyncio.run(restarted.stop())  # again, as JupyterHub does after a refused start: nothing more is logged
     lines = (tmp_path / contract.EVENTS_FILE).read_text().splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["stop"]
+
+
+@pytest.mark.parametrize("content", ['{"free": 1, "reserve": 5, "servers": [{"user": "a", "bytes": 1}', "[1, 2]",
+                                     '{"free": "lots", "reserve": 5}', '{"servers": [{"user": 5, "bytes": 1}]}',
+                                     '{"servers": "alice"}', ""])
+def test_a_truncated_or_hostile_usage_file_refuses_nobody(tmp_path, content):
+    (tmp_path / contract.USAGE_FILE).write_text(content)
+    usage = diskuse.read_usage(tmp_path)
+    assert usage == {}
+    assert diskuse.check_start("a", 1, usage, tmp_path) == ""
+
+
+def test_the_scan_never_holds_the_lock_the_free_space_needs(tmp_path, monkeypatch):
+    """A long scan runs before the lock is taken, so that the 30-second free-space check never waits for it."""
+    monkeypatch.setattr(diskscan, "STATE", tmp_path)
+    plan = {"volumes": str(tmp_path), "folders": "", "volume_prefix": "lab-user-", "minutes": 30,
+            "reserve": ["10%"]}
+    held = []
+    monkeypatch.setattr(diskscan, "scan", lambda plan: held.append((tmp_path / ".usage.lock").exists()) or {
+        "scanned_at": 1.0, "scan_seconds": 0.1, "servers": []})
+    usage = diskscan.update(plan, sizes=True)
+    assert usage["servers"] == [] and usage["free"] > 0 and held == [False]
+    assert diskscan.update(plan, sizes=False)["scanned_at"] == 1.0  # the free-space check keeps the last scan
+
+
+def test_a_scheduled_snapshot_does_not_begin_below_the_reserve(tmp_path, monkeypatch):
+    from jhdeploy_hub import snapshots
+
+    monkeypatch.setattr(snapshots, "STATUS", tmp_path / "status.json")
+    (tmp_path / contract.USAGE_FILE).write_text(json.dumps({"free": 1, "reserve": 2}))
+    with pytest.raises(snapshots.SnapshotError, match="below DISK_RESERVE"):
+        snapshots.check_reserve(tmp_path)
+    assert "below DISK_RESERVE" in json.loads((tmp_path / "status.json").read_text())["last_failure"]["error"]
+    (tmp_path / contract.USAGE_FILE).write_text(json.dumps({"free": 3, "reserve": 2}))
+    snapshots.check_reserve(tmp_path)

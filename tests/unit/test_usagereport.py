@@ -224,3 +224,13 @@ def test_importing_the_module_does_not_import_matplotlib():
     code = "import sys, jhdeploy.usagereport; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_the_terminal_shows_the_group_totals_too():
+    from jhdeploy.usagereport import group_table
+
+    found = rows([], SINCE, NOW, users=["a", "b"], disk={"a": MIB, "b": 2 * MIB}, limits={},
+                 groups={"a": ["bio"], "b": ["bio"]})
+    lines = group_table(group_totals(found)).splitlines()
+    assert lines[0].split()[:2] == ["group", "users"] and lines[1].split()[:2] == ["bio", "2"]
+    assert lines[1].endswith("3.0 MiB")
