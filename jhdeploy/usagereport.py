@@ -318,13 +318,18 @@ def _no_data(ax) -> str:
     return "no data in this window."
 
 
-def _time_axis(ax, data: Daily) -> None:
+def _time_axis(ax, data: Daily, whole_days: bool = False) -> None:
+    """The window as the x axis; a per-day chart spans the whole UTC days the window touches, so that a day's
+    bar or point (drawn at its noon) shows even when the window ends in the morning."""
     import matplotlib.dates
 
     locator = matplotlib.dates.AutoDateLocator(tz=datetime.timezone.utc)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator, tz=datetime.timezone.utc))
-    ax.set_xlim(_utc(data.since), _utc(data.now))
+    if whole_days:
+        ax.set_xlim(_utc(_day(data.since)), _utc(_day(data.now) + DAY))
+    else:
+        ax.set_xlim(_utc(data.since), _utc(data.now))
     ax.grid(alpha=0.3)
 
 
@@ -335,7 +340,7 @@ def _draw_active(ax, data: Daily, rows: list[UserRow]) -> str:
     ax.bar([_utc(day + DAY / 2) for day, _ in points], [v for _, v in points], width=0.8)
     ax.set_ylabel("users")
     ax.yaxis.get_major_locator().set_params(integer=True)
-    _time_axis(ax, data)
+    _time_axis(ax, data, whole_days=True)
     return f"at most {_peak(points):.0f} users on one day."
 
 
@@ -358,9 +363,9 @@ def _draw_starts(ax, data: Daily, rows: list[UserRow]) -> str:
         ax.plot([_utc(day + DAY / 2) for day, _ in points],
                 [math.nan if v is None else v for _, v in points], style, label=label)
     ax.set_ylabel("seconds")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, _peak(data.start_p50 + data.start_p95) * 1.15)  # the highest point is not on the frame
     ax.legend()
-    _time_axis(ax, data)
+    _time_axis(ax, data, whole_days=True)
     return f"the slowest figure is {_peak(data.start_p50 + data.start_p95):.1f} s."
 
 

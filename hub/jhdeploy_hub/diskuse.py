@@ -22,11 +22,12 @@ STATE = Path(contract.DISK_STATE)
 
 
 class DiskRefusal(Exception):
-    """A start refused: JupyterHub shows `jupyterhub_message` on the spawn page and in the REST API's error."""
+    """A start refused, in words for the user; `reason` labels it (the spawner makes it JupyterHub's
+    SpawnException, which the spawn page and the REST API show, and metrics count as a failure)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, reason: str):
         super().__init__(message)
-        self.jupyterhub_message = message
+        self.reason = reason
 
 
 def read_usage(state: Path = STATE) -> dict:
@@ -81,14 +82,14 @@ def check_start(user: str, limit: int | None, usage: dict, state: Path = STATE) 
     """Raise DiskRefusal if this start must not happen; else what to tell the user ('' for nothing).
     A one-time grant lets a user over their limit start (and is used up), never past the reserve."""
     if usage.get("free") is not None and usage["free"] < usage.get("reserve", 0):
-        raise DiskRefusal(low_disk(usage))
+        raise DiskRefusal(low_disk(usage), "disk-reserve")
     used = used_by(usage, user)
     if limit is None or used is None:
         return ""
     if used > limit:
         grant = allowance(user, state)
         if not grant.exists():
-            raise DiskRefusal(over_limit(used, limit))
+            raise DiskRefusal(over_limit(used, limit), "disk-limit")
         grant.unlink(missing_ok=True)
         return (f"Your files use {human_size(used)}, over your disk limit of {human_size(limit)}. An admin "
                 "allowed this one start: delete files you no longer need, or the next start will be refused.")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner
+from jupyterhub.spawner import SpawnException
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float, Integer, List, Tuple, Unicode
 
@@ -77,16 +78,16 @@ class ReadyDockerSpawner(DockerSpawner):
         return ip, port
 
     def _check_disk(self) -> None:
-        """Refuse the start (DiskRefusal, which the user sees) over the disk limit or past the reserve."""
+        """Refuse the start over the disk limit or past the reserve, saying why to the user."""
         if not self.disk_state:
             return
         state = Path(self.disk_state)
         try:
             self._notice = diskuse.check_start(self.user.name, self._limit(), diskuse.read_usage(state), state)
         except diskuse.DiskRefusal as refusal:
-            self.log.warning("Refused to start %s: %s", self._log_name, refusal)
             self._record("refused")
-            raise
+            # 507 Insufficient Storage; JupyterHub logs it once, without a traceback.
+            raise SpawnException(str(refusal), reason=refusal.reason, status_code=507) from None
 
     def _limit(self) -> int | None:
         groups = [group.name for group in self.user.groups]

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.browser
 
 USERLIST = "admin admin\nalice\nbob\n"
 MIB = 2**20
-# The refused start: the hub answers the spawn request with the refusal's page (HTTP 500).
-REFUSED = ("/hub/spawn", "the server responded with a status of 500")
+# The refused start: the hub answers the spawn request with the refusal's page (507 Insufficient Storage).
+REFUSED = ("/hub/spawn", "the server responded with a status of 507")
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,9 @@ def test_a_start_over_the_limit_is_refused_with_what_the_user_uses(browsers, hub
     alice = trusting(browsers, hub)
     since = alice.mark()
     log_in(alice, hub, "alice")  # the login starts her server, as it does for everyone
-    shown = alice.wait_for_text("over your disk limit", timeout=60)
+    shown = alice.wait_for_text("over your disk limit", timeout=60, css=".error p")
     assert "Your files use 25.0 MiB, over your disk limit of 20.0 MiB" in shown.text
+    assert alice.element(".error h1").text.startswith("507")
     assert "/user/alice/" not in alice.url
     alice.shot("disk-refused", doc=True)
     assert_clean(alice, since, expected=REFUSED)

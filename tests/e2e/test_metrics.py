@@ -147,6 +147,22 @@ def test_a_query_prometheus_refuses_is_said_as_such(hub):
     assert "Traceback" not in refused.stderr
 
 
+def test_users_disk_use_and_the_usage_reports_charts_come_from_prometheus(hub):
+    """Issue 28: the disk-scan service's figures reach Prometheus through node-exporter's textfile collector,
+    and `invoke usage` draws its charts from Prometheus' series."""
+    hub.invoke("usage", "--disk", "--scan")
+    sizes = eventually(hub, "jhdeploy_user_disk_bytes",
+                       lambda answer: {"alice", "bob"} <= {labels.get("user") for labels, _ in answer})
+    assert all(labels["namespace"] == hub.project for labels, _ in sizes)
+    free = query(hub, "jhdeploy_disk_free_bytes")
+    reserve = query(hub, "jhdeploy_disk_reserve_bytes")
+    assert free[0][1] > reserve[0][1] > 0
+    page = hub.root / "metrics-usage.html"
+    out = hub.invoke("usage", "--since", "1d", "--html", str(page)).stdout
+    assert "Asking Prometheus" in out and "Without METRICS=yes" not in out
+    assert page.read_text().count("Source: Prometheus.") == 3, "active users, running servers and start times"
+
+
 def test_a_test_alert_reaches_the_webhook(hub, receiver):
     tested = hub.invoke("alerts", "--test")
     assert "✓ webhook: accepted it" in tested.stdout, tested.stdout

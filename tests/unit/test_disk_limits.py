@@ -119,7 +119,8 @@ def usage_with(free=100 * 2**30, reserve=10 * 2**30, **users):
 def test_a_start_over_the_limit_is_refused_with_what_the_user_uses(tmp_path):
     with pytest.raises(diskuse.DiskRefusal) as refusal:
         diskuse.check_start("alice", 20 * MIB, usage_with(alice=30 * MIB), tmp_path)
-    assert refusal.value.jupyterhub_message.startswith("Your files use 30.0 MiB, over your disk limit of 20.0 MiB")
+    assert str(refusal.value).startswith("Your files use 30.0 MiB, over your disk limit of 20.0 MiB")
+    assert refusal.value.reason == "disk-limit"
     assert diskuse.check_start("bob", 20 * MIB, usage_with(bob=5 * MIB), tmp_path) == ""
     assert diskuse.check_start("bob", None, usage_with(bob=50 * MIB), tmp_path) == ""  # no limit
     assert diskuse.check_start("new", 20 * MIB, {}, tmp_path) == ""  # nothing measured yet
@@ -264,3 +265,19 @@ def test_a_scheduled_snapshot_does_not_begin_below_the_reserve(tmp_path, monkeyp
     assert "below DISK_RESERVE" in json.loads((tmp_path / "status.json").read_text())["last_failure"]["error"]
     (tmp_path / contract.USAGE_FILE).write_text(json.dumps({"free": 3, "reserve": 2}))
     snapshots.check_reserve(tmp_path)
+
+
+def test_the_spawner_refuses_the_way_jupyterhub_shows_to_the_user(tmp_path):
+    """JupyterHub 6's SpawnException: its message on the spawn page and in the REST API, no traceback, and a
+    `failure` in the spawn metrics (a policy, not a broken hub)."""
+    from jhdeploy_hub.spawners import ReadyDockerSpawner
+    from jupyterhub.spawner import SpawnException
+
+    (tmp_path / contract.USAGE_FILE).write_text(json.dumps(usage_with(alice=30 * MIB)))
+    spawner = ReadyDockerSpawner(disk_state=str(tmp_path), disk_limit="20M")
+    spawner.user = SimpleNamespace(name="alice", groups=[])
+    with pytest.raises(SpawnException) as refused:
+        spawner._check_disk()
+    assert refused.value.status_code == 507 and refused.value.reason == "disk-limit"
+    assert refused.value.message.startswith("Your files use 30.0 MiB, over your disk limit of 20.0 MiB")
+    assert json.loads((tmp_path / contract.EVENTS_FILE).read_text())["event"] == "refused"
