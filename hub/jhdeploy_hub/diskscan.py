@@ -3,6 +3,7 @@
     python3 -m jhdeploy_hub.diskscan loop    the service: free space every FREE_EVERY seconds, sizes every
                                              DISK_SCAN_MINUTES
     python3 -m jhdeploy_hub.diskscan once    one scan now (`invoke usage --disk --scan`)
+    python3 -m jhdeploy_hub.diskscan check   its health check: the free space was checked lately
 
 It sees where Docker keeps volumes, and USER_STORAGE_PATH, read-only (compose/diskscan.yml), with
 no Docker socket and no network. Sizes come from prometheus-dirsize-exporter's walker, which keeps
@@ -167,7 +168,14 @@ def loop(plan: dict) -> None:
         update(plan, sizes=False)
 
 
+def healthy() -> bool:
+    """Whether the free space was checked within three rounds (the hub refuses starts from it)."""
+    return time.time() - read_usage().get("checked_at", 0) < 3 * FREE_EVERY
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["check"]:
+        return 0 if healthy() else 1
     plan = json.loads(os.environ["DISK_PLAN"])
     if argv == ["loop"]:
         loop(plan)

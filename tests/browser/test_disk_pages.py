@@ -11,6 +11,14 @@ pytestmark = pytest.mark.browser
 
 USERLIST = "admin admin\nalice\nbob\n"
 MIB = 2**20
+# Keeps what the spawn-pending page's event log showed, across the redirect to JupyterLab that follows.
+LOG_RECORDER = """
+document.addEventListener('DOMContentLoaded', () => {
+  const log = document.getElementById('progress-log');
+  if (!log) return;
+  new MutationObserver(() => sessionStorage.setItem('jhd-log', log.textContent)).observe(log, {childList: true});
+});
+"""
 # The refused start: the hub answers the spawn request with the refusal's page (507 Insufficient Storage).
 REFUSED = ("/hub/spawn", "the server responded with a status of 507")
 
@@ -53,8 +61,11 @@ def test_a_start_over_the_limit_is_refused_with_what_the_user_uses(browsers, hub
 def test_near_the_limit_the_hub_and_jupyterlab_say_so(browsers, hub):
     bob = trusting(browsers, hub)
     since = bob.mark()
+    bob.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": LOG_RECORDER})
     log_in(bob, hub, "bob")
     bob.element(".jp-LabShell", timeout=120)
+    spawn_log = bob.driver.execute_script("return sessionStorage.getItem('jhd-log') || ''")
+    assert "of your 20.0 MiB disk limit" in spawn_log, spawn_log  # the spawn page said it first
     toast = bob.wait_for_text("of your 20.0 MiB disk limit", timeout=60, css=".Toastify__toast")
     assert "Delete files you no longer need" in toast.text
     bob.shot("disk-notice-jupyterlab", doc=True)

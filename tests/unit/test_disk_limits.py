@@ -281,3 +281,12 @@ def test_the_spawner_refuses_the_way_jupyterhub_shows_to_the_user(tmp_path):
     assert refused.value.status_code == 507 and refused.value.reason == "disk-limit"
     assert refused.value.message.startswith("Your files use 30.0 MiB, over your disk limit of 20.0 MiB")
     assert json.loads((tmp_path / contract.EVENTS_FILE).read_text())["event"] == "refused"
+
+
+def test_the_services_health_is_a_recent_free_space_check(tmp_path, monkeypatch):
+    monkeypatch.setattr(diskscan, "STATE", tmp_path)
+    assert not diskscan.healthy()  # nothing checked yet
+    (tmp_path / contract.USAGE_FILE).write_text(json.dumps({"checked_at": time.time() - 5}))
+    assert diskscan.healthy()
+    (tmp_path / contract.USAGE_FILE).write_text(json.dumps({"checked_at": time.time() - 10 * diskscan.FREE_EVERY}))
+    assert not diskscan.healthy()
