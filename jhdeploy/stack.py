@@ -287,7 +287,7 @@ class Stack:
         s = self.settings
         plan = {"volumes": "/scan/volumes", "folders": "/scan/folders" if s["USER_STORAGE_PATH"] else "",
                 "volume_prefix": contract.user_volume_prefix(self.project), "minutes": s["DISK_SCAN_MINUTES"],
-                "reserve": s["DISK_RESERVE"]}
+                "iops": s["DISK_SCAN_IOPS"], "reserve": s["DISK_RESERVE"]}
         return {"DISK_STATE": str(self.disk_state), "DISK_STATE_CONTAINER": contract.DISK_STATE,
                 "DISK_VOLUMES_CONTAINER": plan["volumes"], "DISK_FOLDERS_CONTAINER": "/scan/folders",
                 "DISK_FOLDERS": s["USER_STORAGE_PATH"] or str(self.disk_state), "DISK_PLAN": json.dumps(plan)}

@@ -7,7 +7,7 @@
 
 It sees where Docker keeps volumes, and USER_STORAGE_PATH, read-only (compose/diskscan.yml), with
 no Docker socket and no network. Sizes come from prometheus-dirsize-exporter's walker, which keeps
-to an I/O budget so that a scan never slows the users down. What it finds goes to usage.json in
+to an I/O budget (DISK_SCAN_IOPS) so that a scan never slows the users down. What it finds goes to usage.json in
 state/disk/ (the hub refuses starts from it, `invoke usage --disk` prints it) and, for the metrics
 add-on, to state/textfile/disk.prom. What to scan comes in DISK_PLAN (jhdeploy/stack.py).
 """
@@ -27,7 +27,6 @@ from jhdeploy_hub import contract, textfile
 
 STATE = Path(contract.DISK_STATE)
 FREE_EVERY = 30  # seconds; a statvfs is cheap, and a start refused for the reserve must not wait a scan
-IOPS_BUDGET = 500  # file operations a second: a scan of 100,000 files takes minutes, and no one notices it
 HARD_OPTIONS = ("prjquota", "pquota")  # XFS mount options under which Docker's local driver takes `size`
 
 
@@ -115,7 +114,7 @@ def scan(plan: dict) -> dict:
     from prometheus_dirsize_exporter.exporter import BudgetedDirInfoWalker
 
     started = time.monotonic()
-    walker = BudgetedDirInfoWalker(IOPS_BUDGET)
+    walker = BudgetedDirInfoWalker(plan["iops"])
     servers = measure(Path(plan["volumes"]), plan["volume_prefix"], "volume", walker)
     if plan["folders"]:
         servers += measure(Path(plan["folders"]), "", "folder", walker)

@@ -9,6 +9,7 @@ import os
 import time
 from pathlib import Path
 
+from docker.errors import NotFound
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner
 from jupyterhub.spawner import SpawnException
@@ -16,7 +17,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float, Integer, List, Tuple, Unicode
 
 from jhdeploy_hub import diskuse
-from jhdeploy_hub.contract import GROUP_FOLDERS, GROUPS_LABEL
+from jhdeploy_hub.contract import GROUP_FOLDERS, GROUPS_LABEL, user_volume_prefix
 
 
 class ReadyDockerSpawner(DockerSpawner):
@@ -100,8 +101,11 @@ class ReadyDockerSpawner(DockerSpawner):
         usage = diskuse.read_usage(Path(self.disk_state)) if limit else {}
         if not usage.get("filesystem", {}).get("hard_limits"):
             return
-        for source in self.volume_binds:
-            if not source.startswith("/") and not await self.docker("volumes", filters={"name": f"^{source}$"}):
+        own = [source for source in self.volume_binds if source.startswith(user_volume_prefix(self.prefix))]
+        for source in own:  # not a group's or the shared volume
+            try:
+                await self.docker("inspect_volume", source)
+            except NotFound:
                 await self.docker("create_volume", name=source, driver="local", driver_opts={"size": str(limit)})
                 self.log.info("Created %s with a size of %s bytes", source, limit)
 

@@ -85,7 +85,7 @@ def test_the_real_walker_keeps_to_its_budget_and_measures(tmp_path):
 
     (tmp_path / "lab-user-carol" / "_data" / "sub").mkdir(parents=True)
     (tmp_path / "lab-user-carol" / "_data" / "sub" / "f").write_bytes(b"y" * 12345)
-    found = diskscan.measure(tmp_path, "lab-user-", "volume", BudgetedDirInfoWalker(diskscan.IOPS_BUDGET))
+    found = diskscan.measure(tmp_path, "lab-user-", "volume", BudgetedDirInfoWalker(5000))
     assert found[0]["bytes"] >= 12345
 
 
@@ -199,7 +199,7 @@ def test_the_disk_scan_service_gets_its_plan_and_only_what_it_reads():
                 USER_STORAGE_PATH="/nfs/home").compose_env()
     plan = json.loads(env["DISK_PLAN"])
     assert plan == {"volumes": "/scan/volumes", "folders": "/scan/folders", "volume_prefix": "lab-user-",
-                    "minutes": 5, "reserve": ["10%", "5G"]}
+                    "minutes": 5, "iops": 5000, "reserve": ["10%", "5G"]}
     assert env["DISK_FOLDERS"] == "/nfs/home" and env["DISK_STATE"] == "/srv/hub/state/disk"
     assert "DISK_PLAN" not in stack(mode="swarm").compose_env()
 
@@ -290,3 +290,30 @@ def test_the_services_health_is_a_recent_free_space_check(tmp_path, monkeypatch)
     assert diskscan.healthy()
     (tmp_path / contract.USAGE_FILE).write_text(json.dumps({"checked_at": time.time() - 10 * diskscan.FREE_EVERY}))
     assert not diskscan.healthy()
+
+
+def test_on_xfs_with_project_quotas_a_new_own_volume_gets_the_limit_as_its_size(tmp_path, monkeypatch):
+    """The hard mode, as far as it can be checked here: what the spawner asks Docker for (untested on a kernel)."""
+    import asyncio
+
+    from docker.errors import NotFound
+    from jhdeploy_hub.spawners import ReadyDockerSpawner
+
+    (tmp_path / contract.USAGE_FILE).write_text(json.dumps({"filesystem": {"hard_limits": True}}))
+    spawner = ReadyDockerSpawner(disk_state=str(tmp_path), disk_limit="20M", prefix="lab")
+    spawner.user = SimpleNamespace(name="alice", groups=[])
+    binds = {"lab-user-alice": {"bind": "/home/jovyan/work", "mode": "rw"},
+             "lab-group-materials": {"bind": "/home/jovyan/materials", "mode": "ro"}}
+    monkeypatch.setattr(ReadyDockerSpawner, "volume_binds", property(lambda self: binds))
+    asked = []
+
+    async def docker(method, *args, **kwargs):
+        asked.append((method, args, kwargs))
+        if method == "inspect_volume":
+            raise NotFound("no such volume")
+
+    monkeypatch.setattr(spawner, "docker", docker)
+    asyncio.run(spawner._make_sized_volumes())
+    assert asked == [("inspect_volume", ("lab-user-alice",), {}),
+                     ("create_volume", (), {"name": "lab-user-alice", "driver": "local",
+                                            "driver_opts": {"size": str(20 * MIB)}})]
