@@ -317,3 +317,10 @@ def test_on_xfs_with_project_quotas_a_new_own_volume_gets_the_limit_as_its_size(
     assert asked == [("inspect_volume", ("lab-user-alice",), {}),
                      ("create_volume", (), {"name": "lab-user-alice", "driver": "local",
                                             "driver_opts": {"size": str(20 * MIB)}})]
+
+
+def test_a_bad_disk_limit_in_the_groups_file_names_the_line_the_key_and_what_is_allowed():
+    from jhdeploy.groups import GroupsError
+
+    with pytest.raises(GroupsError, match=r"line 2.*disk_limit.*'lots'.*a size such as 512M or 2G"):
+        parse('[groups.thesis]\ndisk_limit = "lots"\n', "/home/jovyan/work")
