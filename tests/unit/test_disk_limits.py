@@ -324,3 +324,15 @@ def test_a_bad_disk_limit_in_the_groups_file_names_the_line_the_key_and_what_is_
 
     with pytest.raises(GroupsError, match=r"line 2.*disk_limit.*'lots'.*a size such as 512M or 2G"):
         parse('[groups.thesis]\ndisk_limit = "lots"\n', "/home/jovyan/work")
+
+
+def test_backups_and_builds_refuse_to_begin_below_the_reserve(tmp_path, monkeypatch):
+    from jhdeploy import diskspace, engine
+
+    monkeypatch.setattr(engine, "docker_root", lambda c: str(tmp_path))
+    disk = SimpleNamespace(f_blocks=100 * 2**18, f_frsize=4096, f_bavail=2 * 2**18)  # 100 GiB, 2 GiB free
+    monkeypatch.setattr(os, "statvfs", lambda path: disk)
+    with pytest.raises(DeployError, match=r"Not building: 2.0 GiB free in .*, below DISK_RESERVE=10%,5G \(10.0 GiB\)"
+                                          r".*then run `invoke build` again"):
+        diskspace.require_reserve(None, stack(), "building", "invoke build")
+    diskspace.require_reserve(None, stack(DISK_RESERVE="1%"), "building", "invoke build")  # 1 GiB kept: fine
