@@ -39,3 +39,12 @@ def test_readme_links_every_docs_page_and_only_pages_that_exist():
     assert pages, "docs/ has no pages"
     unlinked = sorted(pages - linked)
     assert not unlinked, f"docs pages that README.md does not link: {unlinked}"
+
+
+def test_the_readme_lists_the_usage_csvs_columns_in_order():
+    from jhdeploy.usagereport import CSV_COLUMNS
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("`--csv usage.csv` writes"):]
+    found = re.findall(r"`(\w+)`", section[:section.index("matplotlib")])
+    assert found == list(CSV_COLUMNS)
