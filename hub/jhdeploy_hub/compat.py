@@ -1,4 +1,5 @@
-"""Small, named workarounds for upstream packages that lag behind JupyterHub 6.
+"""Small, named workarounds: for upstream packages that lag behind JupyterHub 6, and for a hub still on
+JupyterHub 5 (JUPYTERHUB_VERSION may name one, to upgrade its database from).
 
 Each one checks for the problem first, so it turns into a no-op once upstream
 fixes it. Runs inside the hub.
@@ -33,3 +34,18 @@ def patch_nativeauthenticator() -> bool:
         return False
     handlers.LoginHandler.statsd = _NoStatsd()
     return True
+
+
+def spawn_refusal(message: str, reason: str, status_code: int) -> Exception:
+    """A start refused by a policy: JupyterHub 6's SpawnException (its message on the spawn page and in the
+    REST API, no traceback, `failure` in the metrics). JupyterHub 5 has none: an HTTPError whose
+    `jupyterhub_message` its pages and API show the same way."""
+    try:
+        from jupyterhub.spawner import SpawnException
+    except ImportError:
+        from tornado import web
+
+        error = web.HTTPError(status_code, "%s", message)
+        error.jupyterhub_message = message
+        return error
+    return SpawnException(message, reason=reason, status_code=status_code)

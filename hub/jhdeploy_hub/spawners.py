@@ -12,11 +12,10 @@ from pathlib import Path
 from docker.errors import NotFound
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner
-from jupyterhub.spawner import SpawnException
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float, Integer, List, Tuple, Unicode
 
-from jhdeploy_hub import diskuse
+from jhdeploy_hub import compat, diskuse
 from jhdeploy_hub.contract import GROUP_FOLDERS, GROUPS_LABEL, user_volume_prefix
 
 
@@ -88,7 +87,7 @@ class ReadyDockerSpawner(DockerSpawner):
         except diskuse.DiskRefusal as refusal:
             self._record("refused")
             # 507 Insufficient Storage; JupyterHub logs it once, without a traceback.
-            raise SpawnException(str(refusal), reason=refusal.reason, status_code=507) from None
+            raise compat.spawn_refusal(str(refusal), refusal.reason, 507) from None
 
     def _limit(self) -> int | None:
         groups = [group.name for group in self.user.groups]

@@ -336,3 +336,16 @@ def test_backups_and_builds_refuse_to_begin_below_the_reserve(tmp_path, monkeypa
                                           r".*then run `invoke build` again"):
         diskspace.require_reserve(None, stack(), "building", "invoke build")
     diskspace.require_reserve(None, stack(DISK_RESERVE="1%"), "building", "invoke build")  # 1 GiB kept: fine
+
+
+def test_on_jupyterhub_5_the_refusal_is_an_http_error_with_the_message_its_pages_show(monkeypatch):
+    import sys
+
+    from jhdeploy_hub import compat
+    from tornado import web
+
+    monkeypatch.setitem(sys.modules, "jupyterhub.spawner", None)  # JupyterHub 5: no SpawnException there
+    refusal = compat.spawn_refusal("Your files use 100% of it", "disk-limit", 507)
+    assert isinstance(refusal, web.HTTPError) and refusal.status_code == 507
+    assert refusal.jupyterhub_message == "Your files use 100% of it"
+    assert refusal.get_message() == "Your files use 100% of it"  # a % in it is no format
