@@ -313,7 +313,7 @@ def migrate_db(c, to="postgres"):
     "yes": "Do not ask before deleting volumes.",
 })
 def clean(c, volumes=False, images=False, yes=False):
-    """Remove the stack's containers and network; --volumes deletes its data (asks first)."""
+    """Remove the stack's containers and network; --volumes deletes its data (asks first). On Swarm: after swarm-rm."""
     lifecycle.clean(c, ROOT, volumes, images, yes)
 
 
@@ -327,7 +327,7 @@ def swarm_deploy(c, timeout=0):
 
 @task
 def swarm_rm(c):
-    """Remove the swarm stack and the users' services; keep volumes and the network.
+    """Remove the swarm stack, its jobs and the users' services; keep volumes and the network, and name them.
 
     Removes what `invoke swarm-deploy` recorded, even when .env is invalid now.
     """
@@ -338,6 +338,7 @@ def swarm_rm(c):
 def push(c):
     """Push the hub and notebook images to REGISTRY, then check that every swarm node can pull them.
 
+    Records each image's digest (state/hub/image-digests.json): swarm spawns name the digest, not the tag.
     Exits non-zero naming each node that cannot pull them, and the command to run once it is fixed.
     """
     swarm.push_task(c, ROOT)

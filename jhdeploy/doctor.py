@@ -181,10 +181,15 @@ def dns_checks(stack: Stack) -> list[Check]:
 
 def fence_checks(c, stack: Stack) -> list[Check]:
     """Whether users' servers are fenced from each other and from this host."""
-    if not stack.fenced:
-        why = "Docker Swarm" if stack.in_swarm else "USER_NETWORK_FENCE=no"
-        return [Check(False, f"User network fence is off ({why}): users' servers can reach each other and this host",
-                      "set USER_NETWORK_FENCE=yes (Compose mode)", warning=True)]
+    if not (stack.fenced or stack.swarm_fenced):
+        return [Check(False, "User network fence is off (USER_NETWORK_FENCE=no): users' servers can reach each "
+                             "other and this host", "set USER_NETWORK_FENCE=yes", warning=True)]
+    if stack.swarm_fenced:
+        nodes = engine.fence_nodes(c, stack.project)
+        if not nodes:
+            return [Check(True, "User network fence: applied by `invoke swarm-deploy`")]
+        return [Check("NOT in force" not in line, f"User network fence on {line}",
+                      "see `invoke logs --service fence`, then `invoke swarm-deploy`") for line in nodes]
     if not engine.stack_containers(c, stack.project):
         return [Check(True, "User network fence: applied by `invoke start`")]
     result = engine.fence(c, stack, "check")

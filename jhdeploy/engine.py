@@ -253,6 +253,41 @@ def user_service_nodes(c, project: str) -> list[str]:
     return lines
 
 
+def task_lines(c, service: str, tail: int = 0) -> dict[str, list[str]]:
+    """What each node's task of swarm SERVICE printed, line by line (the last TAIL lines; 0: all)."""
+    argv = ["docker", "service", "logs", "--no-trunc", *(["--tail", str(tail)] if tail else []), service]
+    lines: dict[str, list[str]] = {}
+    for line in probe(c, argv).stdout.splitlines():
+        prefix, _, text = line.partition("|")
+        if "@" in prefix and text.strip():
+            lines.setdefault(prefix.split("@", 1)[1].strip(), []).append(text.strip())
+    return lines
+
+
+def fence_nodes(c, project: str) -> list[str]:
+    """On Swarm, one line per node: whether the fence (compose/fence_swarm.yml) is in force there, as its
+    task there last said (hub/jhdeploy_hub/swarmfence.py), or that no fence task runs there; none
+    when the fence service is not deployed."""
+    service = f"{project}_{FENCE_SERVICE}"
+    tasks = probe(c, ["docker", "service", "ps", "--filter", "desired-state=running", "--format",
+                      "{{.Node}}\t{{.CurrentState}}", service])
+    if not tasks.ok:
+        return []  # not deployed
+    tasks = tasks.stdout.splitlines()
+    states = dict((row.split("\t") + [""])[:2] for row in tasks)
+    said = task_lines(c, service, tail=50)
+    lines = []
+    for node in probe(c, ["docker", "node", "ls", "--format", "{{.Hostname}}"]).stdout.split():
+        current = states.get(node, "")
+        last = [line.removeprefix("fence: ") for line in said.get(node, []) if line.startswith("fence: ") and
+                ("in force" in line)][-1:]
+        if not current.startswith("Running"):
+            lines.append(f"{node}: NOT in force: its fence task is {current.split(' ')[0].lower() or 'missing'}")
+        else:
+            lines.append(f"{node}: {last[0] if last else 'starting'}")
+    return lines
+
+
 def stop_containers(c, ids: list[str]) -> None:
     """Stop (SIGTERM, then 10 s) and remove containers, so that their servers shut down cleanly."""
     if ids:

@@ -196,6 +196,9 @@ def status(c, root: Path) -> None:
     if stack.in_swarm:
         say("Mode:     Docker Swarm (invoke swarm-deploy)")
         say(engine.probe(c, ["docker", "stack", "services", stack.project]).stdout.rstrip())
+        if stack.swarm_fenced:
+            nodes = engine.fence_nodes(c, stack.project)
+            say("Fence:" + ("".join(f"\n  {line}" for line in nodes) if nodes else "    its service does not run"))
         users = engine.user_service_nodes(c, stack.project)
         say(f"User services: {len(users)}" + "".join(f"\n  {line}" for line in users))
     else:
@@ -239,6 +242,9 @@ def clean(c, root: Path, volumes: bool, remove_images: bool, yes: bool) -> None:
     """`invoke clean`: stop what runs, then remove its network, and its volumes and images when asked."""
     with state.locked(c, root, "clean"):
         stack = resolve.for_looking(c, root, "cleaning up").stack
+        if stack.in_swarm:
+            raise DeployError(f"The stack {stack.project} runs on Docker Swarm: run `invoke swarm-rm` first, "
+                              "then `invoke clean`.", code=2)
         take_down(c, stack)
         deleted = remove(c, stack, volumes, remove_images, yes)
     say("Deleted: " + (", ".join(deleted) if deleted else "nothing") + ".")

@@ -266,10 +266,12 @@ CULLER = HubService(
     scopes=("list:users", "read:users:activity", "read:servers", "delete:servers"),
     scopes_when=(("cull_users", ("admin:users",)),))
 
-# USER_NETWORK_FENCE: users' servers fenced from each other and from this host. Its rules are for a
-# Docker bridge, so Compose mode only.
+# USER_NETWORK_FENCE: users' servers fenced from each other and from the host. Its rules are for a
+# Docker bridge in Compose mode, and in each server's own network namespace on Swarm.
 FENCE = Addon("user network fence", "USER_NETWORK_FENCE", Override("compose/fence.yml", services=("fence",)),
               modes=("compose",))
+FENCE_SWARM = Addon("user network fence on Swarm", "USER_NETWORK_FENCE",
+                    Override("compose/fence_swarm.yml", services=("fence",)), modes=("swarm",))
 
 # BACKUP_SCHEDULE other than off: the backup service takes restic snapshots (hub/jhdeploy_hub/snapshots.py).
 # Its restic containers mount users' volumes on this host, so Compose mode only.
@@ -301,6 +303,7 @@ ADDONS = (
     # USER_STORAGE_PATH: users' folders on a shared filesystem, which the hub creates.
     Addon("user storage", "USER_STORAGE_PATH", Override("compose/user_storage.yml")),
     FENCE,
+    FENCE_SWARM,
     SNAPSHOTS,
     METRICS,
     METRICS_SWARM,

@@ -122,8 +122,13 @@ class Stack:
 
     @property
     def fenced(self) -> bool:
-        """The user network fence is on (options.FENCE)."""
+        """The user network fence is on, in Compose mode (options.FENCE): rules for the stack's bridge."""
         return options.FENCE in self.addons
+
+    @property
+    def swarm_fenced(self) -> bool:
+        """The user network fence is on, on Swarm (options.FENCE_SWARM): rules in each server's namespace."""
+        return options.FENCE_SWARM in self.addons
 
     @property
     def overrides(self) -> list[options.Override]:

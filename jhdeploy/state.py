@@ -62,6 +62,11 @@ def write_hub_settings(c, stack: Stack) -> Path:
     return path
 
 
+def image_digests_file(root: Path) -> Path:
+    """`invoke push` records here what each pushed tag is (contract.DIGESTS_FILE, in the hub)."""
+    return root / FOLDER / "hub" / Path(contract.DIGESTS_FILE).name
+
+
 def hub_settings_digest(root: Path) -> str:
     """Changes whenever the hub's settings do: Compose and Swarm then recreate the hub."""
     path = hub_settings_file(root)

@@ -12,6 +12,7 @@ from jhdeploy_hub.contract import STACK_LABEL
 
 from jhdeploy import changes, engine, lifecycle, metrics, options, resolve, state
 from jhdeploy.errors import DeployError
+from jhdeploy.layout import HUB_SERVICE
 from jhdeploy.stack import COPIED_SECRET, Stack
 
 STACK_FILE = ".build/swarm-stack.yml"  # the merged, interpolated Compose config we deploy
@@ -28,8 +29,21 @@ def remove_task(c, root: Path) -> None:
     with state.locked(c, root, "swarm-rm"):
         stack = resolve.for_looking(c, root, "removing", mode="swarm").stack
         removed, seconds = remove(c, stack)
-    print(f"Removed stack {stack.project} and {removed} user service(s) in {seconds:.0f} s. "
-          "Volumes and the network are kept.")
+    print(f"Removed stack {stack.project}, its jobs and {removed} user service(s) in {seconds:.0f} s.")
+    for line in kept(c, stack):
+        print(line)
+
+
+def kept(c, stack: Stack) -> list[str]:
+    """What `invoke swarm-rm` leaves, so that the next `swarm-deploy` finds users' files, and how to delete it."""
+    network = stack.settings["DOCKER_NETWORK_NAME"]
+    here = [v for v in stack.volumes if engine.probe(c, ["docker", "volume", "inspect", v]).ok]
+    here += engine.user_volumes(c, stack)
+    users = (f"users' folders under USER_STORAGE_PATH ({stack.settings['USER_STORAGE_PATH']})"
+             if stack.settings["USER_STORAGE_PATH"] else "users' volumes on the nodes where their servers ran")
+    return [f"Kept: the network {network}; on this node {len(here)} volume(s)"
+            + (f" ({', '.join(here)})" if here else "") + f"; {users}.",
+            "`invoke clean` removes the network; `invoke clean --volumes` deletes this node's volumes (it asks first)."]
 
 
 def push_task(c, root: Path) -> None:
@@ -161,17 +175,19 @@ def deploy(c, stack: Stack) -> None:
 
 
 def remove(c, stack: Stack, timeout: float = 120) -> tuple[int, float]:
-    """Remove the stack and the users' services; volumes and the network stay. Returns (users, seconds)."""
+    """Remove the stack, its jobs and the users' services (all carry our label), and wait for this node's
+    containers to go; volumes and the network stay. Returns (users, seconds)."""
     started = time.monotonic()
     engine.run(c, ["docker", "stack", "rm", stack.project], hide="out")
     state.forget(c, stack.root)
     users = engine.user_services(c, stack.project)
     if users:
         engine.run(c, ["docker", "service", "rm", *users], hide="out")
-    # Services go at once; their containers (PROJECT_hub.1.x, PROJECT-user.1.x) take a moment.
+    # Services go at once; their containers (PROJECT_hub.1.x, PROJECT-user.1.x), stopped ones too, take a
+    # moment, and hold their volumes until then.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        names = engine.probe(c, ["docker", "ps", "--format", "{{.Names}}"]).stdout.split()
+        names = engine.probe(c, ["docker", "ps", "--all", "--format", "{{.Names}}"]).stdout.split()
         if not [n for n in names if n.startswith((f"{stack.project}_", f"{stack.project}-"))]:
             break
         time.sleep(1)
@@ -189,7 +205,13 @@ def deploy_and_wait(c, stack: Stack, timeout: float) -> None:
         print(f"Created overlay network {stack.settings['DOCKER_NETWORK_NAME']}.")
     for created in engine.ensure_stack_resources(c, stack):
         print(f"Created {created}.")
+    hub = f"{stack.project}_{HUB_SERVICE}"
+    before = hub_tasks(c, hub)
     deploy(c, stack)
+    if before[0] and hub_tasks(c, hub)[0] != before[0] and not changes.dry(c):
+        print("The hub's settings changed: swarm replaces its task. Users' servers keep running; "
+              "logins wait for the new hub.")
+        wait_for_new_task(c, hub, before[1], timeout)
     problems = prepull(c, stack) if nodes > 1 else []
     if lifecycle.wait_healthy(c, stack, timeout, since):
         print(f"\nJupyterHub is up on {nodes} swarm node(s) after {time.monotonic() - started:.0f} s: {stack.url}")
@@ -198,59 +220,95 @@ def deploy_and_wait(c, stack: Stack, timeout: float) -> None:
         print(problem, file=sys.stderr)
 
 
+def hub_tasks(c, service: str) -> tuple[str, set[str]]:
+    """SERVICE's task template (JSON; "" when there is no such service) and its tasks meant to run."""
+    template = engine.probe(c, ["docker", "service", "inspect", "--format", "{{json .Spec.TaskTemplate}}", service])
+    if not template.ok:
+        return "", set()
+    tasks = engine.probe(c, ["docker", "service", "ps", "--quiet", "--filter", "desired-state=running", service])
+    return template.stdout.strip(), set(tasks.stdout.split())
+
+
+def wait_for_new_task(c, service: str, old: set[str], timeout: float) -> None:
+    """Until a task of SERVICE other than OLD runs: `docker stack deploy` returns before swarm has even
+    stopped the old one, which would answer the health check in the meantime."""
+    started, deadline = time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = engine.probe(c, ["docker", "service", "ps", "--no-trunc", "--filter", "desired-state=running",
+                                "--format", "{{.ID}}\t{{.CurrentState}}\t{{.Error}}", service]).stdout
+        for task, current, error in (row.split("\t") for row in rows.splitlines() if row.count("\t") == 2):
+            if task not in old and current.startswith("Running"):
+                print(f"The new hub task runs after {time.monotonic() - started:.0f} s.")
+                return
+            if task not in old and current.startswith(("Failed", "Rejected")):
+                raise DeployError(f"✗ The new hub task {current.split()[0].lower()}: {error}. Its log: "
+                                  f"`docker service logs {service}`. Fix the cause, then run `invoke swarm-deploy`.")
+        time.sleep(1)
+    raise DeployError(f"✗ No new hub task runs after {timeout:.0f} s: see `docker service ps {service}`, then run "
+                      "`invoke swarm-deploy` again.")
+
+
 # A task that ended, as `docker service ps` words it; anything else is still on its way.
 ENDED = ("Complete", "Failed", "Rejected", "Shutdown", "Orphaned")
+# What each task of on_every_node prints when its command has ended, before it waits to be removed.
+JOB_DONE = "jhdeploy-job: exit "
 
 
 def on_every_node(c, stack: Stack, job: str, image: str, command: list[str], constraints=(), mounts=(),
                   timeout: float = 900) -> dict[str, str]:
-    """Run IMAGE once on every node that CONSTRAINTS allow, as a swarm global job (each node's engine
-    pulls IMAGE itself, from REGISTRY). Returns {node: "" when it worked, else what failed there}."""
+    """Run COMMAND in IMAGE once on every node that CONSTRAINTS allow (each node's engine pulls IMAGE
+    itself, from REGISTRY). Returns {node: "" when it worked, else what failed there}.
+
+    A global service rather than a global job: a finished job's containers stay on the nodes after the
+    job is removed (engine 20.10), while a service's running containers go with it. So each task prints
+    how its command ended, then waits to be removed.
+    """
     name = f"{stack.project}-{job}"
     if engine.probe(c, ["docker", "service", "inspect", name]).ok:  # left by an interrupted task
         engine.run(c, ["docker", "service", "rm", name], hide="out")
-    argv = ["docker", "service", "create", "--detach", "--quiet", "--name", name, "--mode", "global-job",
-            "--restart-condition", "none", "--label", f"{STACK_LABEL}={stack.project}"]
+    argv = ["docker", "service", "create", "--detach", "--quiet", "--name", name, "--mode", "global",
+            "--restart-condition", "none", "--no-healthcheck", "--stop-grace-period", "0s",
+            "--label", f"{STACK_LABEL}={stack.project}"]
     for constraint in constraints:
         argv += ["--constraint", constraint]
     for mount in mounts:
         argv += ["--mount", mount]
-    engine.run(c, [*argv, "--entrypoint", command[0], image, *command[1:]], hide="out")
+    script = f'"$@"; echo "{JOB_DONE}$?"; exec sleep 86400'
+    engine.run(c, [*argv, "--entrypoint", "sh", image, "-c", script, "sh", *command], hide="out")
     if changes.dry(c):
         return {}
     try:
         outcome: dict[str, str | None] = {}
-        settled, deadline = 0, time.monotonic() + timeout
-        while time.monotonic() < deadline and settled < 2:
-            rows = engine.probe(c, ["docker", "service", "ps", name, "--no-trunc", "--format",
-                                    "{{.Node}}\t{{.CurrentState}}\t{{.Error}}"]).stdout.splitlines()
-            outcome = {}
-            for row in rows:  # a failed task may be tried again: a completion wins, else the first failure
-                node, state, error = (row.split("\t") + ["", ""])[:3]
-                if state.startswith("Complete"):
-                    outcome[node] = ""
-                elif state.startswith(ENDED) and outcome.get(node) is None:
-                    outcome[node] = error.strip('"') or state
-                else:
-                    outcome.setdefault(node, None)
-            done = outcome and all(result is not None for result in outcome.values())
-            settled = settled + 1 if done else 0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            outcome = job_outcome(c, name)
+            if outcome and None not in outcome.values():
+                break
             time.sleep(1)
-        said = last_lines(c, name) if any(outcome.values()) else {}
-        return {node: f"not done after {timeout:.0f} s" if result is None else said.get(node, result)
+        return {node: f"not done after {timeout:.0f} s" if result is None else result
                 for node, result in outcome.items()}
     finally:
         engine.run(c, ["docker", "service", "rm", name], hide="out")
 
 
-def last_lines(c, service: str) -> dict[str, str]:
-    """The last line that each node's task of SERVICE printed."""
-    lines = {}
-    for line in engine.probe(c, ["docker", "service", "logs", "--no-trunc", service]).stdout.splitlines():
-        prefix, _, text = line.partition("|")
-        if "@" in prefix and text.strip():
-            lines[prefix.split("@", 1)[1].strip()] = text.strip()
-    return lines
+def job_outcome(c, service: str) -> dict[str, str | None]:
+    """Each node's task of an on_every_node SERVICE: "" when its command worked, what failed, or None."""
+    said = engine.task_lines(c, service)
+    outcome: dict[str, str | None] = {}
+    rows = engine.probe(c, ["docker", "service", "ps", service, "--no-trunc", "--format",
+                            "{{.Node}}\t{{.CurrentState}}\t{{.Error}}"]).stdout.splitlines()
+    for row in rows:
+        node, state, error = (row.split("\t") + ["", ""])[:3]
+        lines = said.get(node, [])
+        ended = [line.removeprefix(JOB_DONE) for line in lines if line.startswith(JOB_DONE)]
+        if ended:
+            last = [line for line in lines if not line.startswith(JOB_DONE)][-1:]
+            outcome[node] = "" if ended[-1] == "0" else (last or [f"exit status {ended[-1]}"])[0]
+        elif state.startswith(ENDED):
+            outcome[node] = error.strip('"') or state
+        else:
+            outcome.setdefault(node, None)
+    return outcome
 
 
 def user_placement(c, stack: Stack) -> list[str]:
@@ -298,6 +356,26 @@ CAN_PULL = ("import docker, sys\n"
             "sys.exit(failed)\n")
 
 
+def repository(ref: str) -> str:
+    """registry:5000/team/image:tag -> registry:5000/team/image (a port is not a tag)."""
+    name, _, tag = ref.rpartition(":")
+    return name if name and "/" not in tag else ref
+
+
+def record_digests(c, stack: Stack, refs: list[str]) -> None:
+    """What each pushed tag now is in the registry (contract.DIGESTS_FILE): swarm spawns name that."""
+    if changes.dry(c):
+        return
+    pins = {}
+    for ref in refs:
+        listed = engine.probe(c, ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", ref]).stdout
+        pinned = next((d for d in json.loads(listed or "[]") if d.startswith(repository(ref) + "@")), None)
+        if pinned:
+            pins[ref] = pinned
+    path = state.image_digests_file(stack.root)
+    changes.apply(c, f"record the pushed digests in {path.relative_to(stack.root)}", state.write_json, path, pins)
+
+
 def push(c, stack: Stack) -> list[str]:
     """Push the images a start needs to REGISTRY, then check that every node can pull them.
     Returns one line per node and image that cannot be pulled."""
@@ -309,6 +387,7 @@ def push(c, stack: Stack) -> list[str]:
         started = time.monotonic()
         engine.run(c, ["docker", "push", "--quiet", ref], hide="out")
         print(f"Pushed {ref} in {time.monotonic() - started:.0f} s.")
+    record_digests(c, stack, refs)
     if engine.probe(c, ["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"]).stdout.strip() != "true":
         print("Not a swarm manager: each node's pull is not checked.")
         return []

@@ -27,7 +27,9 @@ SHARED = "/srv/jhd-users"  # the shared filesystem's mount point, the same on ev
 # What these machines allow instead of --privileged (no CAP_SYS_RESOURCE here).
 NODE_FLAGS = ["--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
               "--security-opt", "apparmor=unconfined", "--device-cgroup-rule", "a *:* rwm",
-              "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run",
+              "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+              # Shared, as on a systemd host: the fence sees namespaces made after it started.
+              "--tmpfs", "/run:rshared",
               # IPv6 is off in the nodes' network namespaces, so the inner engines cannot switch it off
               # for each container of theirs; they refuse to start one unless told that it is fine.
               "--env", "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1"]

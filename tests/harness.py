@@ -269,10 +269,17 @@ class Deployment:
             ids = docker("ps", "--all", "--quiet", "--filter", f"label={label}").stdout.split()
             if ids:
                 docker("rm", "--force", *ids, check=False)
-        volumes = docker("volume", "ls", "--quiet", "--filter", f"name=^{self.project}-").stdout.split()
-        if volumes:
-            docker("volume", "rm", "--force", *volumes, check=False)
-        docker("network", "rm", self.network, check=False)
+        # A swarm's containers go a moment after their services, and hold their volumes until then.
+        for _ in range(60):
+            volumes = docker("volume", "ls", "--quiet", "--filter", f"name=^{self.project}-").stdout.split()
+            if not volumes or docker("volume", "rm", "--force", *volumes, check=False).returncode == 0:
+                break
+            time.sleep(1)
+        networks = {self.network}
+        for label in (f"com.docker.compose.project={self.project}", f"com.docker.stack.namespace={self.project}"):
+            networks |= set(docker("network", "ls", "--quiet", "--filter", f"label={label}").stdout.split())
+        for network in networks:
+            docker("network", "rm", network, check=False)
 
 
 def pebble_root(name: str, into: Path) -> str:

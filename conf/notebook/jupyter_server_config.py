@@ -10,6 +10,18 @@ c = get_config()  # noqa: F821
 # Managed deployments update images, not single servers: no update checks to PyPI.
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
 
+# The hub's address may change while this server runs: a swarm redeploy moves the hub to a new task, and
+# without the network fence a restarted hub gets a new address. JupyterHub's client here (aiohttp) prefers
+# c-ares, which keeps Docker's DNS answer for 600 s: logins to this server would fail for ten minutes. Each
+# connection asks the system's resolver instead (hub/jhdeploy_hub/config.py does the same in the hub).
+try:
+    import aiohttp.connector  # jupyterhub-singleuser 6 imports it anyway
+    import aiohttp.resolver
+except ImportError:  # an older JupyterHub's server: tornado's client, which asks the system's resolver
+    pass
+else:
+    aiohttp.connector.DefaultResolver = aiohttp.resolver.ThreadedResolver
+
 # The classic notebook (/nbclassic) and its shim: neither JupyterLab nor Notebook 7 links to them,
 # and loading them costs every server start about 0.05 s of CPU (docs/performance.md). Delete
 # these lines to serve /nbclassic again.

@@ -174,6 +174,13 @@ def update_swarm(hub, c) -> None:
     # As with containers, swarm never restarts a server by itself (on another node, if its node was
     # drained or lost): the hub notices that it stopped, and the user starts it again from the hub.
     c.SwarmSpawner.extra_task_spec = {"restart_policy": {"Condition": "none"}}
+    c.SwarmSpawner.extra_container_spec = {
+        # A swarm task counts as running only once the image's health check has passed (every 15 s in
+        # our image): the spawner's own readiness wait checks the server instead (docs/scaling.md).
+        "healthcheck": {"Test": ["NONE"]},
+        # On the container too (the service has its own labels): the fence finds the servers by it.
+        "labels": {hub["labels"]["stack"]: hub["project"]},
+    }
     if s["SWARM_USER_CONSTRAINTS"]:
         c.SwarmSpawner.extra_placement_spec = {"constraints": s["SWARM_USER_CONSTRAINTS"]}
     # Services take limits as Resources, not host config.
@@ -382,7 +389,19 @@ def update_logging(hub, c) -> None:
     c.JupyterHub.log_level = hub["settings"]["JUPYTERHUB_LOG_LEVEL"]
 
 
+def resolve_names_afresh() -> None:
+    """JupyterHub's HTTP client (aiohttp) prefers c-ares (aiodns) where it is installed, as in our images, and
+    c-ares keeps an answer for its TTL: 600 s from Docker's DNS. A proxy that moved (a new swarm task, a new
+    container without the fence's fixed addresses) would then stay unreachable for ten minutes. Each
+    connection asks the system's resolver instead, as Python's own clients do."""
+    import aiohttp.connector
+    import aiohttp.resolver
+
+    aiohttp.connector.DefaultResolver = aiohttp.resolver.ThreadedResolver
+
+
 def apply_config(hub: dict, c, read_secret=read_file) -> None:
+    resolve_names_afresh()
     update_network(hub, c)
     update_spawner(hub, c)
     update_database(hub, c, read_secret)

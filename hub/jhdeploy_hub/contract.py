@@ -16,6 +16,9 @@ HUB_ROOT = "/srv/jupyterhub"
 CONF = f"{HUB_ROOT}/conf"  # where compose/base.yml mounts conf/, read-only
 CONFIG_FILE = f"{CONF}/jupyterhub_config.py"
 SETTINGS_FILE = f"{HUB_ROOT}/state/settings.json"  # where compose/base.yml mounts state/hub/, read-only
+# Written by `invoke push` into state/hub/ (beside SETTINGS_FILE): {pushed ref: its REPO@sha256:DIGEST}. Swarm
+# spawns name the digest, so that no node asks the registry what a tag means (read at each spawn).
+DIGESTS_FILE = f"{HUB_ROOT}/state/image-digests.json"
 ANNOUNCEMENT_FILE = "announcement.html"  # under conf/, written by `invoke announce`
 SECRETS = "/run/secrets"  # where Compose and Swarm mount secrets
 SNAPSHOT_STATE = f"{HUB_ROOT}/backup"  # where compose/backup.yml mounts state/backup/, read-write

@@ -16,7 +16,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float, Integer, List, Tuple, Unicode
 
 from jhdeploy_hub import compat, diskuse
-from jhdeploy_hub.contract import GROUP_FOLDERS, GROUPS_LABEL, user_volume_prefix
+from jhdeploy_hub.contract import DIGESTS_FILE, GROUP_FOLDERS, GROUPS_LABEL, user_volume_prefix
 
 
 class ReadyDockerSpawner(DockerSpawner):
@@ -241,9 +241,22 @@ class VolumeSwarmSpawner(ReadyDockerSpawner, SwarmSpawner):
     must be an absolute path"). Host paths stay bind mounts.
     """
 
+    digests_file = Unicode(DIGESTS_FILE, config=True,
+                           help="`invoke push`'s record of each pushed tag's digest: a spawn names the digest.")
+
     @property
     def mounts(self):
         return swarm_mounts(self.volume_binds, self.mount_driver_config)
+
+    def pinned_image(self, image: str) -> str:
+        """IMAGE by its pushed digest, when `invoke push` recorded one: the node that runs it then
+        asks no registry what the tag means (moby#31427), and every node runs the same image."""
+        try:
+            digests = json.loads(Path(self.digests_file).read_text())
+        except (OSError, ValueError):
+            return image
+        pinned = digests.get(image) if isinstance(digests, dict) else None
+        return pinned if isinstance(pinned, str) and "@sha256:" in pinned else image
 
     async def start_object(self):
         """Wait until the service's task runs, checking every 0.1 s growing to 1 s: SwarmSpawner's own
@@ -275,7 +288,13 @@ class VolumeSwarmSpawner(ReadyDockerSpawner, SwarmSpawner):
     async def create_object(self):
         if not self.extra_placement_spec.get("constraints"):
             self.extra_placement_spec = {**self.extra_placement_spec, "constraints": await self._on_workers()}
-        return await super().create_object()
+        # Through the container spec: a new self.image would rename the service (DockerSpawner re-renders it).
+        configured = self.extra_container_spec
+        self.extra_container_spec = {**configured, "image": self.pinned_image(self.image)}
+        try:
+            return await super().create_object()
+        finally:
+            self.extra_container_spec = configured
 
     async def _on_workers(self) -> list[str]:
         """With no SWARM_USER_CONSTRAINTS, users' servers go to the workers when any is at work, and

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cluster import SHARED, Cluster
-from harness import STANDINS, docker
+from harness import STANDINS, Poller, docker
 
 pytestmark = pytest.mark.e2e
 
@@ -105,6 +105,35 @@ def test_the_hub_runs_on_the_manager_and_users_servers_on_workers(swarm_hub, clu
     # Each user's own folder on the shared storage, made by the hub for the notebook user.
     folder = cluster.shared / "alice"
     assert folder.is_dir() and (folder.stat().st_uid, folder.stat().st_mode & 0o777) == (1000, 0o700)
+
+
+def task_of(cluster, service: str) -> tuple[str, str]:
+    """SERVICE's ID and its running task's ID, as the manager knows them."""
+    service_id = cluster.on(cluster.manager, "service", "inspect", "--format", "{{.ID}}", service).stdout.strip()
+    tasks = cluster.on(cluster.manager, "service", "ps", "--quiet", "--filter", "desired-state=running",
+                       service).stdout.split()
+    return service_id, ",".join(tasks)
+
+
+def test_a_hub_only_redeploy_is_not_noticed_by_a_running_server(swarm_hub, cluster):
+    """Issue 29: `swarm-deploy` of a change only the hub uses returns once the new hub task answers; alice's
+    server, service and task stay, a poller against it never fails, and she logs in to it again at once."""
+    service = f"{swarm_hub.project}-alice"
+    swarm_hub.logged_in("alice").spawn("alice")
+    before = task_of(cluster, service)
+    hub_tasks = task_of(cluster, f"{swarm_hub.project}_jupyterhub")[1]
+    swarm_hub.env["CULL_EVERY_SECONDS"] = "240"
+    swarm_hub.write_env()
+    with Poller(f"{swarm_hub.url}user/alice/api", str(swarm_hub.cert)) as poller:
+        on_manager(swarm_hub, cluster, "swarm-deploy")
+        assert task_of(cluster, f"{swarm_hub.project}_jupyterhub")[1] not in ("", hub_tasks)
+        client = swarm_hub.logged_in("alice")
+        lab = client.get("/user/alice/lab")
+        time.sleep(2)
+    assert lab.status_code == 200 and "JupyterLab" in lab.text, (lab.status_code, lab.url, lab.text[-2000:])
+    assert poller.requests > 20 and poller.failures == [], poller.failures
+    assert task_of(cluster, service) == before
+    assert client.run_code("alice", "print(6 * 7)").strip() == "42"
 
 
 def test_prometheus_finds_node_exporter_on_every_node_and_counts_the_running_servers(swarm_hub, cluster):
@@ -202,6 +231,67 @@ def test_the_lab_group_gets_its_limits_and_one_folder_across_both_workers(swarm_
     assert read.strip() == "week 1"
     folder = cluster.shared / "_groups" / "labshare"
     assert (folder.stat().st_uid, folder.stat().st_gid, folder.stat().st_mode & 0o7777) == (1000, 100, 0o2775)
+
+
+# Run inside a user's server: how a TCP connection to each HOST:PORT ends.
+CONNECT = """
+import json, socket, sys
+seen = {}
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+        seen[target] = "open"
+    except ConnectionRefusedError:
+        seen[target] = "refused"
+    except OSError as error:
+        seen[target] = type(error).__name__
+print(json.dumps(seen))
+"""
+
+
+def container_of(cluster, service: str) -> tuple[str, str]:
+    """The node that runs SERVICE and its container's ID there."""
+    node = cluster.node_of(service)
+    found = cluster.on(node, "ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={service}")
+    return node, found.stdout.split()[0]
+
+
+def test_the_fence_keeps_each_server_to_the_hub_and_proxy_across_workers(swarm_hub, cluster):
+    """Issue 29: from real servers on the two workers, the other's server port and every node's address are
+    refused and the hub's API answers; the metadata rule is read from the server's namespace."""
+    nodes = {name: cluster.node_of(f"{swarm_hub.project}-{name}") for name in CROWD}
+    first = CROWD[0]
+    second = next(name for name in CROWD if nodes[name] != nodes[first])
+    addresses = {node: docker("inspect", "--format", f'{{{{(index .NetworkSettings.Networks "{cluster.network}")'
+                                                      '.IPAddress}}', node).stdout.strip() for node in cluster.nodes}
+    servers = {}
+    for name in (first, second):
+        spec = swarm_hub.logged_in(name).api("GET", f"/users/{name}").json()["servers"][""]
+        servers[name] = spec["url"], *container_of(cluster, f"{swarm_hub.project}-{name}")
+    ips = {name: cluster.on(node, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} "
+                            "{{end}}", container).stdout.split()[0] for name, (_, node, container) in servers.items()}
+    for name, (_, node, container) in servers.items():
+        other = second if name == first else first
+        # 7946: every node's gossip port, open on each; 2377: the manager's.
+        targets = [f"{ips[other]}:8888", *(f"{address}:7946" for address in addresses.values()),
+                   f"{addresses[cluster.manager]}:2377"]
+        seen = json.loads(cluster.on(node, "exec", container, "python3", "-c", CONNECT, *targets).stdout)
+        assert seen == {target: "refused" for target in targets}, (name, seen)
+        hub = cluster.on(node, "exec", container, "python3", "-c", "import urllib.request; print(urllib.request."
+                         "urlopen('http://jupyterhub:8081/hub/api/').status)")
+        assert hub.stdout.strip() == "200"
+        sandbox = cluster.on(node, "inspect", "--format", "{{.NetworkSettings.SandboxKey}}", container).stdout.strip()
+        rules = docker("exec", node, "nsenter", f"--net={sandbox}", "iptables", "-S", "OUTPUT").stdout
+        assert "-A OUTPUT -d 169.254.169.254/32 -m comment --comment jhdeploy-fence -j REJECT" in rules, rules
+    # Both servers still answer through the proxy: the fence let the hub and the proxy in.
+    for name in (first, second):
+        assert swarm_hub.logged_in(name).get(f"/user/{name}/api/status").status_code == 200
+    status = on_manager(swarm_hub, cluster, "status").stdout
+    for node in cluster.nodes:
+        assert re.search(rf"^  {node}: in force for \d+ server\(s\) on this node$", status, re.M), status
+    for node in cluster.workers:
+        assert re.search(rf"^  {node}: in force for [1-9]\d* server\(s\)", status, re.M), status
 
 
 def test_swarm_rm_leaves_no_service_and_no_container_on_any_node(swarm_hub, cluster):

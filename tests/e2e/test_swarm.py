@@ -13,12 +13,24 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def single_node_swarm(docker_engine):
+    """The host's engine as a swarm for this module; afterwards, as it was: no volume, network or container
+    of the module's stack (removed by `swarm-rm` and the deployment's cleanup) or of the swarm is left."""
     state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+    before = engine_objects()
     if state != "active":
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
     yield
-    if state != "active":  # leave the engine as we found it, for the other tests
+    if state != "active":
         docker("swarm", "leave", "--force", check=False)
+        if "docker_gwbridge" not in before["network"]:  # made by `swarm init`, and left by `swarm leave`
+            docker("network", "rm", "docker_gwbridge", check=False)
+    assert engine_objects() == before
+
+
+def engine_objects() -> dict[str, set[str]]:
+    listings = {"volume": ["--format", "{{.Name}}"], "network": ["--format", "{{.Name}}"],
+                "container": ["--all", "--format", "{{.Names}}"]}
+    return {kind: set(docker(kind, "ls", *flags).stdout.split()) for kind, flags in listings.items()}
 
 
 @pytest.fixture(scope="module")

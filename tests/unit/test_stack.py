@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jhdeploy import settings
+from jhdeploy import settings, swarm
 from jhdeploy.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def test_the_swarm_stack_file_has_deploy_sections_and_nothing_swarm_refuses(tmp_
     for name in ("compose", "conf"):
         shutil.copytree(REPO / name, tmp_path / name)
     s = Stack(tmp_path, settings.from_mapping({"JUPYTERHUB_AUTHENTICATOR": "hash_authenticator"}), mode="swarm")
-    assert s.compose_files[-1] == "compose/swarm.yml"
+    assert "compose/swarm.yml" in s.compose_files and "compose/fence.yml" not in s.compose_files
     argv = compose_binary() + ["--project-name", s.project]
     for path in s.compose_files:
         argv += ["--file", str(tmp_path / path)]
@@ -95,6 +95,17 @@ def test_the_swarm_stack_file_has_deploy_sections_and_nothing_swarm_refuses(tmp_
     assert [p["mode"] for p in proxy["ports"]] == ["host"]
     # The mode reaches the hub in its settings file; its environment only keeps HTTP proxies off the stack.
     assert set(hub["environment"]) == {"NO_PROXY", "no_proxy"}
+    assert hub["healthcheck"]["start_interval"] == "1s"  # a redeployed hub takes logins sooner
+    # The fence: on every node, in the node's network, with the socket and the node's namespaces.
+    fence = swarm.for_stack_deploy(merged, tmp_path / "secrets")["services"]["fence"]
+    assert fence["deploy"]["mode"] == "global" and fence["networks"] == ["node"]
+    assert (merged["networks"]["node"]["name"], merged["networks"]["node"]["external"]) == ("host", True)
+    assert (fence["cap_drop"], sorted(fence["cap_add"])) == (["ALL"], ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"])
+    namespaces = next(v for v in fence["volumes"] if v["target"] == "/netns")
+    assert namespaces["read_only"] and namespaces["bind"] == {"propagation": "rslave"}
+    off = Stack(tmp_path, settings.from_mapping({"JUPYTERHUB_AUTHENTICATOR": "hash_authenticator",
+                                                 "USER_NETWORK_FENCE": "no"}), mode="swarm")
+    assert "compose/fence_swarm.yml" not in off.compose_files
 
 
 def test_plain_http_listens_on_this_host_only_unless_asked():
