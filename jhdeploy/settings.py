@@ -62,8 +62,9 @@ SETTINGS: tuple[Setting, ...] = (
             "servers.", kind="docker_name", hub=True),
     Setting("USER_NETWORK_FENCE", "yes", STACK,
             "yes: a user's server reaches the hub, the proxy and the internet, but not other users' "
-            "servers, services on this host, or the cloud metadata address (firewall rules in Docker's "
-            "DOCKER-USER chain, kept by the fence service). no: one flat network, as in earlier releases.",
+            "servers, services on this host (on Swarm: any node), or the cloud metadata address (firewall "
+            "rules kept by the fence service: in Docker's DOCKER-USER chain, on Swarm in each server's own "
+            "network namespace, docs/security.md). no: one flat network, as in earlier releases.",
             kind="bool"),
     Setting("DATA_VOLUME_HOST", "${COMPOSE_PROJECT_NAME}-data", STACK,
             "Docker volume that keeps the hub's database across stops and rebuilds.", kind="docker_name"),

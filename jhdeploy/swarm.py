@@ -374,6 +374,7 @@ def record_digests(c, stack: Stack, refs: list[str]) -> None:
             pins[ref] = pinned
     path = state.image_digests_file(stack.root)
     changes.apply(c, f"record the pushed digests in {path.relative_to(stack.root)}", state.write_json, path, pins)
+    print(f"Recorded {len(pins)} digest(s) in {path.relative_to(stack.root)}: swarm spawns name them, not the tags.")
 
 
 def push(c, stack: Stack) -> list[str]:

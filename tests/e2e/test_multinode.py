@@ -295,7 +295,9 @@ def test_the_fence_keeps_each_server_to_the_hub_and_proxy_across_workers(swarm_h
 
 
 def test_swarm_rm_leaves_no_service_and_no_container_on_any_node(swarm_hub, cluster):
-    on_manager(swarm_hub, cluster, "swarm-rm")
+    removed = on_manager(swarm_hub, cluster, "swarm-rm").stdout
+    assert f"Kept: the network {swarm_hub.network}; on this node " in removed, removed
+    assert f"users' folders under USER_STORAGE_PATH ({SHARED})" in removed
     services = cluster.on(cluster.manager, "service", "ls", "--quiet").stdout.split()
     assert services == []
     deadline = time.monotonic() + 60
@@ -304,3 +306,5 @@ def test_swarm_rm_leaves_no_service_and_no_container_on_any_node(swarm_hub, clus
     assert {node: cluster.containers(node) for node in cluster.nodes} == {node: [] for node in cluster.nodes}
     # Users' files stay on the shared storage.
     assert (cluster.shared / "bob" / "note.txt").read_text() == "written before the drain"
+    on_manager(swarm_hub, cluster, "clean")
+    assert cluster.on(cluster.manager, "network", "inspect", swarm_hub.network, check=False).returncode != 0

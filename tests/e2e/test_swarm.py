@@ -76,6 +76,9 @@ def test_swarm_rm_leaves_no_services_and_keeps_volumes(swarm_hub):
     client = swarm_hub.client()
     assert client.login("bob", PASSWORD).status_code == 200
     client.spawn("bob")
-    swarm_hub.invoke("swarm-rm")
+    removed = swarm_hub.invoke("swarm-rm").stdout
     assert services(swarm_hub.project) == []
     assert f"{swarm_hub.project}-data" in docker("volume", "ls", "--quiet").stdout.split()
+    kept = next(line for line in removed.splitlines() if line.startswith("Kept: "))
+    volumes = [f"{swarm_hub.project}-{name}" for name in ("data", "user-alice", "user-bob")]
+    assert f"on this node 3 volume(s) ({', '.join(volumes)})" in kept, kept

@@ -8,12 +8,15 @@ import socket
 import struct
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from configs import applied
 from jhdeploy_hub import swarmfence
 
 from jhdeploy import engine, swarm
+
+REPO = Path(__file__).resolve().parents[2]
 
 FIB_TRIE = """Main:
   +-- 0.0.0.0/0 3 0 5
@@ -173,3 +176,19 @@ def test_a_redeploy_waits_for_a_new_hub_task_and_names_a_failed_one(monkeypatch)
     monkeypatch.setattr(engine, "probe", lambda c, argv: type("R", (), {"ok": True, "stdout": next(failed)})())
     with pytest.raises(swarm.DeployError, match="new hub task rejected: No such image: hub@sha256:2.*swarm-deploy"):
         swarm.wait_for_new_task(None, "lab_jupyterhub", {"old1"}, timeout=60)
+
+
+def test_the_server_and_the_hub_ask_the_systems_resolver_not_c_ares_cache(monkeypatch):
+    """A redeployed hub (or proxy) has a new address: c-ares would keep Docker's 600 s answer (docs/scaling.md)."""
+    import runpy
+
+    import aiohttp.connector
+    import aiohttp.resolver
+    from traitlets.config import Config
+
+    monkeypatch.setattr(aiohttp.connector, "DefaultResolver", aiohttp.resolver.AsyncResolver)
+    runpy.run_path(str(REPO / "conf/notebook/jupyter_server_config.py"), init_globals={"get_config": Config})
+    assert aiohttp.connector.DefaultResolver is aiohttp.resolver.ThreadedResolver
+    monkeypatch.setattr(aiohttp.connector, "DefaultResolver", aiohttp.resolver.AsyncResolver)
+    applied()
+    assert aiohttp.connector.DefaultResolver is aiohttp.resolver.ThreadedResolver
