@@ -199,11 +199,16 @@ def test_a_pushed_new_notebook_image_is_pulled_by_the_worker_of_the_next_spawn(s
     assert not any(cluster.has_image(node, digest) for node in cluster.workers)
 
     swarm_hub.logged_in("carol").spawn("carol", timeout=300)
-    node = cluster.node_of(f"{swarm_hub.project}-carol")
-    running = cluster.on(node, "ps", "--filter", "name=carol", "--format", "{{.Image}}").stdout.split()
+    service = f"{swarm_hub.project}-carol"
+    # The spawn named the digest that `invoke push` recorded, not the tag (issue 29).
+    named = cluster.on(cluster.manager, "service", "inspect", "--format",
+                       "{{.Spec.TaskTemplate.ContainerSpec.Image}}", service).stdout.strip()
+    assert named == digest
+    node = cluster.node_of(service)
+    running = cluster.on(node, "ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={service}").stdout
     new = cluster.on(node, "image", "inspect", "--format", "{{.Id}}", digest).stdout.strip()
-    assert running and all(cluster.on(node, "image", "inspect", "--format", "{{.Id}}", image).stdout.strip() == new
-                           for image in running)
+    assert running.split() and all(cluster.on(node, "inspect", "--format", "{{.Image}}", container).stdout.strip()
+                                   == new for container in running.split())
 
 
 def test_ten_users_at_once_spread_over_both_workers(swarm_hub, cluster):
