@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import errno
 import fnmatch
+import os
 import re
 import shutil
 import socket
@@ -46,12 +47,19 @@ def engine_checks(c) -> list[Check]:
     return checks
 
 
+LOCAL_ENGINE = ("", "unix:///var/run/docker.sock", "unix:///run/docker.sock")
+
+
 def port_checks(c, stack: Stack) -> list[Check]:
     running = engine.stack_containers(c, stack.project)
+    elsewhere = os.environ.get("DOCKER_HOST", "") not in LOCAL_ENGINE
     checks = []
     for key, port in stack.published_ports.items():
         if running:
             checks.append(Check(True, f"Port {port} ({key}) is served by this stack"))
+            continue
+        if elsewhere:  # the port is on the engine's machine, which a bind here says nothing about
+            checks.append(Check(True, f"Port {port} ({key}): not checked here, the engine is DOCKER_HOST's"))
             continue
         problem = port_in_use(port)
         if problem:
