@@ -180,6 +180,9 @@ def update_swarm(hub, c) -> None:
         "healthcheck": {"Test": ["NONE"]},
         # On the container too (the service has its own labels): the fence finds the servers by it.
         "labels": {hub["labels"]["stack"]: hub["project"]},
+        # As in Compose mode (extra_host_config, which services do not take): no capability, so no raw
+        # packets either, which could pose as the hub to another user's server.
+        "cap_drop": ["ALL"],
     }
     if s["SWARM_USER_CONSTRAINTS"]:
         c.SwarmSpawner.extra_placement_spec = {"constraints": s["SWARM_USER_CONSTRAINTS"]}

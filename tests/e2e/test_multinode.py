@@ -286,6 +286,10 @@ def test_the_fence_keeps_each_server_to_the_hub_and_proxy_across_workers(swarm_h
         hub = cluster.on(node, "exec", container, "python3", "-c", "import urllib.request; print(urllib.request."
                          "urlopen('http://jupyterhub:8081/hub/api/').status)")
         assert hub.stdout.strip() == "200"
+        # No capability: no raw packet that could pose as the hub.
+        raw = cluster.on(node, "exec", container, "python3", "-c", "import socket; socket.socket(socket.AF_INET, "
+                         "socket.SOCK_RAW, socket.IPPROTO_ICMP)", check=False)
+        assert raw.returncode != 0 and "PermissionError" in raw.stderr, raw.stderr
         sandbox = cluster.on(node, "inspect", "--format", "{{.NetworkSettings.SandboxKey}}", container).stdout.strip()
         rules = docker("exec", node, "nsenter", f"--net={sandbox}", "iptables", "-S", "OUTPUT").stdout
         assert "-A OUTPUT -d 169.254.169.254/32 -m comment --comment jhdeploy-fence -j REJECT" in rules, rules

@@ -117,7 +117,7 @@ def test_the_fences_health_check_needs_a_recent_round_that_fenced_every_server(t
 def test_swarm_spawns_skip_the_images_health_check_and_label_the_container_for_the_fence():
     c = applied(mode="swarm")
     spec = c.SwarmSpawner.extra_container_spec
-    assert spec["healthcheck"] == {"Test": ["NONE"]}
+    assert spec["healthcheck"] == {"Test": ["NONE"]} and spec["cap_drop"] == ["ALL"]
     assert list(spec["labels"].items()) == [("org.jhdeploy.stack", c.DockerSpawner.prefix)]
     assert "extra_container_spec" not in applied(mode="compose").SwarmSpawner
 
