@@ -396,10 +396,13 @@ def resolve_names_afresh() -> None:
     """JupyterHub's HTTP client (aiohttp) prefers c-ares (aiodns) where it is installed, as in our images, and
     c-ares keeps an answer for its TTL: 600 s from Docker's DNS. A proxy that moved (a new swarm task, a new
     container without the fence's fixed addresses) would then stay unreachable for ten minutes. Each
-    connection asks the system's resolver instead, as Python's own clients do."""
-    import aiohttp.connector
-    import aiohttp.resolver
-
+    connection asks the system's resolver instead, as Python's own clients do. JupyterHub 5 speaks through
+    Tornado, which already does, and has no aiohttp."""
+    try:
+        import aiohttp.connector
+        import aiohttp.resolver
+    except ImportError:
+        return
     aiohttp.connector.DefaultResolver = aiohttp.resolver.ThreadedResolver
 
 

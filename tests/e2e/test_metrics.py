@@ -91,6 +91,8 @@ def eventually(hub, expression: str, wanted, timeout: float = 60) -> list[tuple[
 
 
 def test_prometheus_counts_servers_and_failed_starts_and_sees_the_disk_and_the_certificate(hub):
+    # A day's starts are the increase of the hub's histogram, seen only from a scrape before them on.
+    eventually(hub, 'jupyterhub_server_spawn_duration_seconds_count{status="success"}', bool)
     bob = hub.logged_in("bob")
     response = bob.api("POST", "/users/bob/server", json={"image": "Broken"})
     # 500 when the container cannot even be created (the hub's log says why); else it fails while starting.

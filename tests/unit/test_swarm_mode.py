@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from pathlib import Path
@@ -192,3 +193,10 @@ def test_the_server_and_the_hub_ask_the_systems_resolver_not_c_ares_cache(monkey
     monkeypatch.setattr(aiohttp.connector, "DefaultResolver", aiohttp.resolver.AsyncResolver)
     applied()
     assert aiohttp.connector.DefaultResolver is aiohttp.resolver.ThreadedResolver
+
+
+def test_a_hub_without_aiohttp_loads_the_config(monkeypatch):
+    """JupyterHub 5 (the upgrade path's older hub) has no aiohttp; its config must load all the same."""
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
+    monkeypatch.setitem(sys.modules, "aiohttp.connector", None)
+    applied()
