@@ -169,7 +169,10 @@ def crowd(deployment: Deployment, cluster: Cluster, names: list[str]) -> dict:
     def one(name: str):
         began = time.monotonic()
         try:
-            wait_ready(patient_login(deployment, name), name)
+            client = patient_login(deployment, name)
+            # As the spawn page waits: its event stream, not a poll that would load the hub fifty times over.
+            if not client.progress(name)[-1].get("ready"):
+                raise AssertionError(f"{name}'s start failed")
             return time.monotonic() - began, cluster.node_of(f"{deployment.project}-{name}")
         except Exception as error:  # noqa: BLE001 - counted, and named in the output
             return None, f"{type(error).__name__}: {error}"

@@ -62,6 +62,18 @@ class HubClient:
         headers = {"X-XSRFToken": self._xsrf("/hub/")}
         return self.request(method, self.base + "/hub/api" + path, headers=headers, **kwargs)
 
+    def progress(self, username: str, timeout: float = 600) -> list[dict]:
+        """The spawn page's event stream, as a browser reads it, to its end (the server ready, or failed)."""
+        response = self.get(f"/hub/api/users/{username}/server/progress", stream=True, timeout=timeout,
+                            headers={"X-XSRFToken": self._xsrf("/hub/")})
+        events = []
+        for line in response.iter_lines(decode_unicode=True):
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+                if events[-1].get("ready") or events[-1].get("failed"):
+                    break
+        return events
+
     def spawn(self, username: str, timeout: float = 120, server: str = "", options: dict | None = None) -> dict:
         """Start a server (the default one, or a named one) and wait until the hub reports it ready."""
         path = f"/users/{username}/servers/{server}" if server else f"/users/{username}/server"

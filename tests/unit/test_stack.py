@@ -96,6 +96,7 @@ def test_the_swarm_stack_file_has_deploy_sections_and_nothing_swarm_refuses(tmp_
     # The mode reaches the hub in its settings file; its environment only keeps HTTP proxies off the stack.
     assert set(hub["environment"]) == {"NO_PROXY", "no_proxy"}
     assert hub["healthcheck"]["start_interval"] == "1s"  # a redeployed hub takes logins sooner
+    assert hub["healthcheck"]["retries"] == 30  # a hub busy with a class is not replaced (and its spawns lost)
     # The fence: on every node, in the node's network, with the socket and the node's namespaces.
     fence = swarm.for_stack_deploy(merged, tmp_path / "secrets")["services"]["fence"]
     assert fence["deploy"]["mode"] == "global" and fence["networks"] == ["node"]
