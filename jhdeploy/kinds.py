@@ -151,6 +151,10 @@ def _check_nonneg(value: str) -> str | None:
         return "a number of seconds, 0 or more, such as 0.25"
 
 
+def _check_auto_count(value: str) -> str | None:
+    return None if value == "auto" or value.isdigit() else "auto, or a whole number 0 or more"
+
+
 def _check_gpus(value: str) -> str | None:
     return None if value == "all" or re.match(r"^[0-9]+(,[0-9]+)*$", value) else "all, or device ids such as 0,1"
 
@@ -316,6 +320,7 @@ KINDS: dict[str, Kind] = {
     "log_size": Kind(_check_log_size),
     "cpus": Kind(_check_cpus, float, None),
     "nonneg": Kind(_check_nonneg, float),
+    "auto_count": Kind(_check_auto_count, lambda value: value if value == "auto" else int(value)),
     "gpus": Kind(_check_gpus, lambda value: value if value == "all" else value.split(","), None),
     "shared": Kind(_check_shared),
     "schedule": Kind(_check_schedule, lambda value: "" if value == schedule.OFF else value),

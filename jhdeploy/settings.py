@@ -321,6 +321,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPAWN_READY_POLL", "0.25", SPAWNER,
             "Longest pause, in seconds, between the spawner's checks that a new server answers. "
             "JupyterHub's own checks back off to 5 s; 0 leaves only those.", kind="nonneg", hub=True),
+    Setting("SPAWN_CONCURRENCY", "auto", SPAWNER,
+            "Servers that start at the same moment. The others wait their turn, first come first served, "
+            "and see their place on the spawn page: a class that logs in at once gets its servers sooner "
+            "than if all started together on the same cores. auto: twice the host's cores (on Swarm: no "
+            "queue, the starts spread over the nodes). 0: no queue.", kind="auto_count"),
     Setting("USER_STORAGE_PATH", "", SPAWNER,
             "Users' files in folders under this absolute path instead of Docker volumes: PATH/NAME, and "
             "PATH/NAME--SERVER for a named server, created by the hub and owned by NB_UID. For a swarm, a "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -403,6 +404,15 @@ class Stack:
             mounts[s["SHARED_VOLUME"]] = {"bind": s["SHARED_MOUNT"], "mode": s["SHARED_MODE"]}
         return mounts
 
+    @property
+    def start_concurrency(self) -> int:
+        """SPAWN_CONCURRENCY: `auto` is twice this host's cores, where the Compose stack starts every server;
+        on Swarm the starts spread over the nodes, and the hub's cores say nothing of theirs."""
+        value = self.settings["SPAWN_CONCURRENCY"]
+        if value != "auto":
+            return value
+        return 0 if self.mode == "swarm" else 2 * (os.cpu_count() or 1)
+
     def hub_settings(self) -> dict[str, Any]:
         """Everything the hub needs, decided: its configuration maps each entry to traitlets and decides
         nothing. Each value has one name: a setting the hub reads as it is (rows marked `hub`) or a
@@ -425,6 +435,7 @@ class Stack:
             "authenticator": self.authenticator.hub_function,
             "oauth_callback_url": self.oauth_callback_url if self.authenticator.oauth_callback else None,
             "temporary_volume": self.temporary_volume,
+            "start_concurrency": self.start_concurrency,
             # The disk-scan service's figures, which the spawner checks starts against (options.DISK_SCAN).
             "disk_state": contract.DISK_STATE if options.DISK_SCAN in self.addons else None,
             "users": {"allowed": sorted(self.users.allowed), "admins": sorted(self.users.admins)},

@@ -73,9 +73,12 @@ def update_spawner(hub, c) -> None:
     c.DockerSpawner.remove = True
     # Labels let `invoke stop` find containers the hub left behind, and `invoke logs --user` a user's.
     labels = hub["labels"]
-    c.DockerSpawner.extra_create_kwargs = {"labels": {
-        labels["stack"]: hub["project"], labels["user"]: "{raw_username}", labels["server"]: "{raw_servername}",
-        labels["groups"]: hub["groups"]["digest"]}}
+    c.DockerSpawner.extra_create_kwargs = {
+        "labels": {labels["stack"]: hub["project"], labels["user"]: "{raw_username}",
+                   labels["server"]: "{raw_servername}", labels["groups"]: hub["groups"]["digest"]},
+        # Nothing reads a server's health (the spawner checks that it answers), and the image's check
+        # starts Python in every container every 15 s: a core's worth with a class running.
+        "healthcheck": {"Test": ["NONE"]}}
 
 
 def update_limits(hub, c) -> None:
@@ -106,6 +109,14 @@ def update_limits(hub, c) -> None:
     c.DockerSpawner.extra_host_config = host_config
     c.Spawner.start_timeout = s["SPAWN_TIMEOUT"]
     c.Spawner.http_timeout = s["HTTP_TIMEOUT"]
+
+
+def update_start_pace(hub, c) -> None:
+    """SPAWN_CONCURRENCY's queue. JupyterHub refuses new spawns past concurrent_spawn_limit (100), and a
+    user waiting in the queue counts as a pending spawn: a class of 120 would see 429s. The queue paces
+    the starts, so the limit only guards against runaway clients."""
+    c.DockerSpawner.start_concurrency = hub["start_concurrency"]
+    c.JupyterHub.concurrent_spawn_limit = 500
 
 
 def log_options(s) -> dict:
@@ -416,6 +427,7 @@ def apply_config(hub: dict, c, read_secret=read_file) -> None:
     update_auth(hub, c)
     update_named_servers(hub, c)
     update_limits(hub, c)
+    update_start_pace(hub, c)
     update_profiles(hub, c)
     update_groups(hub, c)
     update_disk(hub, c)

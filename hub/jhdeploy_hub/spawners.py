@@ -7,16 +7,19 @@ import copy
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from docker.errors import NotFound
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner
+from jupyterhub.utils import maybe_future
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float, Integer, List, Tuple, Unicode
 
 from jhdeploy_hub import compat, diskuse
 from jhdeploy_hub.contract import DIGESTS_FILE, GROUP_FOLDERS, GROUPS_LABEL, user_volume_prefix
+from jhdeploy_hub.startqueue import StartQueue
 
 
 class ReadyDockerSpawner(DockerSpawner):
@@ -28,6 +31,10 @@ class ReadyDockerSpawner(DockerSpawner):
     `ready_poll_max` seconds, so JupyterHub's first check already succeeds.
     0 turns this off. See docs/performance.md for what it buys.
 
+    With `start_concurrency`, at most that many servers start at once: the others wait their turn
+    before start() (so the wait does not count against start_timeout), told their place on the spawn
+    page. Docker calls go through `docker_threads` threads rather than DockerSpawner's one.
+
     It also fails a start at once when the container dies, and logs the last lines
     of a server that stopped by itself before its container is removed. With `disk_state`, it
     refuses a start over the user's disk limit or past the disk's reserve (jhdeploy_hub.diskuse),
@@ -35,6 +42,8 @@ class ReadyDockerSpawner(DockerSpawner):
     """
 
     ready_poll_max = Float(0.25, config=True, help="Longest pause between readiness checks; 0: off.")
+    start_concurrency = Integer(0, config=True, help="Servers that start at once; others queue. 0: no queue.")
+    docker_threads = Integer(8, config=True, help="Threads for Docker API calls, shared by all spawners.")
     last_lines = Integer(40, config=True, help="Lines of a crashed server's log that reach the hub's log.")
     temporary_volume = Unicode("", config=True,
                                help="A volume name template whose volume is deleted when the server stops "
@@ -51,6 +60,38 @@ class ReadyDockerSpawner(DockerSpawner):
     _notice = ""  # what the user is told about their disk, decided at start
     _started_at = None  # when start() returned, kept in the spawner's state: only a started server's stop is logged
     _configured: dict | None = None  # the values group_overrides may change, as configured
+    _queue: StartQueue | None = None  # one for the hub: set on ReadyDockerSpawner itself
+    _threads: ThreadPoolExecutor | None = None  # the same
+
+    @property
+    def executor(self):
+        """DockerSpawner's calls all wait on one thread: with a class starting at once, the hub's readiness
+        checks and every start queue behind each other (docs/performance.md)."""
+        if ReadyDockerSpawner._threads is None:
+            ReadyDockerSpawner._threads = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="docker")
+        return ReadyDockerSpawner._threads
+
+    @property
+    def start_queue(self) -> StartQueue | None:
+        if self.start_concurrency <= 0:
+            return None
+        if ReadyDockerSpawner._queue is None:
+            ReadyDockerSpawner._queue = StartQueue(self.start_concurrency)
+        return ReadyDockerSpawner._queue
+
+    async def run_pre_spawn_hook(self):
+        """Wait for a turn in the start queue, last before start(): JupyterHub times start() alone."""
+        if self.start_queue:
+            await self.start_queue.join(self)
+        try:
+            return await maybe_future(super().run_pre_spawn_hook())
+        except BaseException:
+            self._leave_queue()
+            raise
+
+    def _leave_queue(self) -> None:
+        if self.start_queue:
+            self.start_queue.release(self)
 
     async def apply_group_overrides(self):
         """Each start begins from the configured values: upstream applies the overrides over what the
@@ -65,14 +106,17 @@ class ReadyDockerSpawner(DockerSpawner):
 
     async def start(self):
         began = time.monotonic()
-        self._check_disk()
-        self._choose_image()
-        self._label_groups()
-        self._make_user_folders()
-        await self._make_sized_volumes()
-        ip, port = await super().start()
-        if self.ready_poll_max > 0:
-            await self._wait_answering(f"http://{ip}:{port}{self.server.base_url}api")
+        try:
+            self._check_disk()
+            self._choose_image()
+            self._label_groups()
+            self._make_user_folders()
+            await self._make_sized_volumes()
+            ip, port = await super().start()
+            if self.ready_poll_max > 0:
+                await self._wait_answering(f"http://{ip}:{port}{self.server.base_url}api")
+        finally:  # started, failed or timed out (JupyterHub cancels start()): the next in the queue goes
+            self._leave_queue()
         self._started_at = time.time()
         self._record("start", time.monotonic() - began)
         return ip, port
@@ -120,7 +164,18 @@ class ReadyDockerSpawner(DockerSpawner):
         return env
 
     async def progress(self):
-        """The disk notice on the spawn page, before DockerSpawner's own events."""
+        """The user's place in the start queue while they wait, then the disk notice, on the spawn page."""
+        queue = self.start_queue
+        shown = None
+        while queue and (place := queue.place(self)) is not None:
+            change = queue.next_change()
+            if place != shown:
+                shown = place
+                yield {"progress": 5, "message": f"Waiting to start: {place} of {len(queue.waiting)} in the queue, "
+                                                 f"{len(queue.starting)} server(s) starting now"}
+            await change.wait()
+        if shown is not None:
+            yield {"progress": 10, "message": "Your turn: starting your server"}
         if self._notice:
             yield {"progress": 10, "message": self._notice}
         async for event in super().progress():
@@ -161,16 +216,20 @@ class ReadyDockerSpawner(DockerSpawner):
     async def _wait_answering(self, url: str) -> None:
         client, pause = AsyncHTTPClient(), 0.05
         deadline = time.monotonic() + self.http_timeout
+        next_poll = time.monotonic() + 1
         while time.monotonic() < deadline:
             try:
                 await client.fetch(url, request_timeout=5)
                 return
             except (HTTPClientError, OSError):
                 pass  # not listening yet; JupyterHub's own check reports a real failure
-            status = await self.poll()
-            if status is not None:  # it died: say why, and fail now rather than after http_timeout
-                await self._log_last_lines()
-                raise RuntimeError(f"The server's container stopped while starting ({status}).")
+            # Whether it died, once a second: a Docker call per check cost the hub more than the checks.
+            if time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + 1
+                status = await self.poll()
+                if status is not None:  # it died: say why, and fail now rather than after http_timeout
+                    await self._log_last_lines()
+                    raise RuntimeError(f"The server's container stopped while starting ({status}).")
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, self.ready_poll_max)
 
@@ -184,6 +243,7 @@ class ReadyDockerSpawner(DockerSpawner):
         return f"{self.server.proto}://{ip}:{port}{self.server.base_url}"
 
     async def stop(self, now=False):
+        self._leave_queue()  # a spawn that failed between its turn and start()
         await self._log_last_lines()
         await super().stop(now=now)
         if self._started_at:  # not after a start that was refused or failed

@@ -28,7 +28,7 @@ def test_spawner_removes_containers_and_keeps_a_volume_per_user():
     assert c.DockerSpawner.volumes == {"{prefix}-user-{username}{server_suffix}": "/home/jovyan/work"}
     labels = {"org.jhdeploy.stack": "lab", "org.jhdeploy.user": "{raw_username}",
               "org.jhdeploy.server": "{raw_servername}", "org.jhdeploy.groups": Groups().digest()}
-    assert c.DockerSpawner.extra_create_kwargs == {"labels": labels}
+    assert c.DockerSpawner.extra_create_kwargs == {"labels": labels, "healthcheck": {"Test": ["NONE"]}}
     # Not Docker's AutoRemove: the spawner reads a crashed server's log before it removes the container.
     assert c.DockerSpawner.extra_host_config["auto_remove"] is False
 
