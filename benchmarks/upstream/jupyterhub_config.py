@@ -18,3 +18,9 @@ c.JupyterHub.db_url = "sqlite:////data/jupyterhub.sqlite"
 c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
 c.NativeAuthenticator.open_signup = True
 c.Authenticator.allow_all = True
+# benchmarks/classroom.py spawns through the REST API: NativeAuthenticator 1.x's login fails on
+# JupyterHub 6 ("'LoginHandler' object has no attribute 'statsd'").
+if os.environ.get("BENCH_API_TOKEN"):
+    c.JupyterHub.services = [{"name": "bench", "api_token": os.environ["BENCH_API_TOKEN"]}]
+    c.JupyterHub.load_roles = [{"name": "bench", "services": ["bench"],
+                                "scopes": ["admin:users", "admin:servers", "read:servers", "access:servers"]}]
