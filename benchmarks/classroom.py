@@ -45,8 +45,9 @@ from jhdeploy.settings import from_mapping  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 # Our hub as it was before issue 30 (conf/jupyterhub_config.d): one Docker thread, the image's health check.
 BEFORE = """c.DockerSpawner.docker_threads = 1
-c.DockerSpawner.extra_create_kwargs = {k: v for k, v in c.DockerSpawner.extra_create_kwargs.items()
-                                       if k != "healthcheck"}
+def keep_health_check(spawner):
+    spawner.extra_create_kwargs = {k: v for k, v in spawner.extra_create_kwargs.items() if k != "healthcheck"}
+c.Spawner.pre_spawn_hook = keep_health_check
 """
 PHASES = ("before create", "docker start", "server's own start", "hub sees it ready and routes it")
 
