@@ -185,6 +185,8 @@ def update_swarm(hub, c) -> None:
     # As with containers, swarm never restarts a server by itself (on another node, if its node was
     # drained or lost): the hub notices that it stopped, and the user starts it again from the hub.
     c.SwarmSpawner.extra_task_spec = {"restart_policy": {"Condition": "none"}}
+    # Services take these as create_service's arguments: the labels, not a container's health check.
+    c.SwarmSpawner.extra_create_kwargs = {"labels": c.DockerSpawner.extra_create_kwargs["labels"]}
     c.SwarmSpawner.extra_container_spec = {
         # A swarm task counts as running only once the image's health check has passed (every 15 s in
         # our image): the spawner's own readiness wait checks the server instead (docs/scaling.md).

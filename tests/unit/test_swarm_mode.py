@@ -123,6 +123,20 @@ def test_swarm_spawns_skip_the_images_health_check_and_label_the_container_for_t
     assert "extra_container_spec" not in applied(mode="compose").SwarmSpawner
 
 
+def test_a_swarm_service_is_created_with_arguments_docker_takes():
+    """The Compose mode's container options (a health check) are no arguments of create_service."""
+    import inspect
+    from types import SimpleNamespace
+
+    from docker import APIClient
+    from jhdeploy_hub.spawners import VolumeSwarmSpawner
+
+    spawner = VolumeSwarmSpawner(config=applied(mode="swarm"), user=SimpleNamespace(name="alice"))
+    inspect.signature(APIClient.create_service).bind(None, task_template={}, name="jupyter-alice",
+                                                     **spawner.extra_create_kwargs)
+    assert set(spawner.extra_create_kwargs) == {"labels"}
+
+
 def test_a_swarm_spawn_names_the_pushed_digest_and_a_bad_record_changes_nothing(tmp_path):
     from jhdeploy_hub.spawners import VolumeSwarmSpawner
 
