@@ -223,7 +223,8 @@ class ReadyDockerSpawner(DockerSpawner):
                 return
             except (HTTPClientError, OSError):
                 pass  # not listening yet; JupyterHub's own check reports a real failure
-            # Whether it died, once a second: a Docker call per check cost the hub more than the checks.
+            # Whether it died, once a second: asked at every check, a crowd of starts made dozens of Docker
+            # calls each, all on the hub's Docker threads.
             if time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + 1
                 status = await self.poll()
