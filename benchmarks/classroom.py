@@ -37,7 +37,7 @@ from pathlib import Path
 import requests
 from run import ADMIN, Bench, Upstream, log, percentiles
 from scratch import copy as scratch_copy
-from serverstart import LABEL, START, container_cpu, docker
+from serverstart import LABEL, START, answer, container_cpu, docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from jhdeploy.settings import from_mapping  # noqa: E402
@@ -50,6 +50,10 @@ def keep_health_check(spawner):
 c.Spawner.pre_spawn_hook = keep_health_check
 """
 PHASES = ("before create", "docker start", "server's own start", "hub sees it ready and routes it")
+
+
+def upstream_user(i: int) -> str:
+    return f"jhdupstream{i:03d}"
 
 
 def stamp(text: str) -> float:
@@ -71,18 +75,6 @@ def phases(container: str, began: float, answered: float) -> dict[str, float] | 
     return dict(zip(PHASES, seconds, strict=True))
 
 
-def wait_answering(url: str, every: float, verify=None, timeout: float = 600) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, verify=verify, timeout=10, allow_redirects=False).status_code == 200:
-                return True
-        except requests.RequestException:
-            pass
-        time.sleep(every)
-    return False
-
-
 def bare(image: str, network: str, every: float) -> dict:
     """`docker run` of the image until /api answers."""
     began = time.time()
@@ -92,7 +84,9 @@ def bare(image: str, network: str, every: float) -> dict:
         return {"outcome": "docker run failed"}
     cid = run.stdout.strip()
     ip = docker("inspect", "--format", f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}', cid)
-    if not wait_answering(f"http://{ip}:8888/api", every):
+    try:
+        answer(f"http://{ip}:8888/api", 600, every)
+    except RuntimeError:
         return {"outcome": "timeout"}
     answered = time.time()
     return {"outcome": "ok", "s": answered - began, "phases": phases(cid, began, answered)}
@@ -131,8 +125,9 @@ class Hub:
                             return {"outcome": "failed: " + event.get("message", "")[:200]}
                         if event.get("ready"):
                             break
-            if not wait_answering(f"{self.url}/user/{name}/api", every, self.verify):
-                return {"outcome": "timeout"}
+            answer(f"{self.url}/user/{name}/api", 600, every, self.verify)
+        except RuntimeError:
+            return {"outcome": "timeout"}
         except requests.RequestException as error:
             return {"outcome": type(error).__name__}
         answered = time.time()
@@ -193,8 +188,8 @@ class Run:
             results["ours"].append(self.hub.spawn(name))
             self.hub.stop([name])
             if with_upstream:
-                results["upstream"].append(self.upstream.spawn(f"s{i:03d}"))
-                self.upstream.stop([f"s{i:03d}"])
+                results["upstream"].append(self.upstream.spawn(upstream_user(i)))
+                self.upstream.stop([upstream_user(i)])
         return {kind: summarise(r) for kind, r in results.items() if r}
 
     def at_once(self, k: int, with_upstream: bool) -> dict:
@@ -207,7 +202,7 @@ class Run:
             report["idle"] = self.idle()
         self.hub.stop(names)
         if with_upstream:
-            theirs = [f"s{i:03d}" for i in range(k)]
+            theirs = [upstream_user(i) for i in range(k)]
             report["upstream"] = summarise(crowd(lambda n: self.upstream.spawn(n, 0.2), theirs))
             self.upstream.stop(theirs)
         return report
@@ -274,6 +269,8 @@ def main() -> None:
         resolved = from_mapping(copied)
         bench = Bench(root, copied, args.crowd, resolved["DOCKER_NOTEBOOK_BASE"])
         upstream = None
+        # Names no deployment of this host has: the example's volumes are jupyterhub-user-{username}, as ours are.
+        their_users = [upstream_user(i) for i in range(max(args.small, args.runs))]
         try:
             log("building our images and the upstream example's hub")
             bench.invoke("build")
@@ -283,10 +280,10 @@ def main() -> None:
             their_token = secrets.token_hex(32)
             upstream.env["BENCH_API_TOKEN"] = their_token
             upstream.compose("up", "--detach")
-            theirs = Hub("upstream", f"http://127.0.0.1:{upstream.port}", their_token, None,
+            theirs = Hub("upstream", f"http://127.0.0.1:{upstream.port}", their_token, True,
                          lambda name: f"jupyter-{name}")
-            wait_answering(f"{theirs.url}/hub/health", 0.5)
-            theirs.call("POST", "/users", json={"usernames": [f"s{i:03d}" for i in range(max(args.small, args.runs))]})
+            answer(f"{theirs.url}/hub/health", every=0.5)
+            theirs.call("POST", "/users", json={"usernames": their_users})
             variants = [("after", "")] + ([("before", BEFORE)] if args.before else [])
             for variant, snippet in variants:
                 snippets = root / "conf/jupyterhub_config.d"
@@ -307,17 +304,9 @@ def main() -> None:
         finally:
             log("removing the benchmark stacks")
             remove_bare()
-            subprocess.run([sys.executable, "-m", "invoke", "stop"], cwd=root, capture_output=True)
-            for volume in docker("volume", "ls", "--quiet", "--filter", f"name=^{bench.project}-").split():
-                docker("volume", "rm", "--force", volume, check=False)
+            bench.remove()
             if upstream:
-                left = docker("ps", "--all", "--quiet", "--filter", "name=^jupyter-s").split()
-                if left:
-                    docker("rm", "--force", *left, check=False)
-                upstream.remove()
-                for volume in docker("volume", "ls", "--quiet", "--filter", "name=^jupyterhub-user-s").split():
-                    docker("volume", "rm", "--force", volume, check=False)
-            docker("network", "rm", bench.network, check=False)
+                upstream.remove(their_users)
     report["summary"] = lines(report, args.small, args.crowd)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -176,6 +176,13 @@ class Bench:
         stamps = [datetime.datetime.fromisoformat(line[:26].rstrip("Z")) for line in found.split()]
         return round((max(stamps) - min(stamps)).total_seconds(), 2) if stamps else None
 
+    def remove(self) -> None:
+        """The scratch stack, its users' containers and volumes, and its network."""
+        subprocess.run([sys.executable, "-m", "invoke", "stop"], cwd=self.root, capture_output=True)
+        for volume in docker("volume", "ls", "--quiet", "--filter", f"name=^{self.project}-").split():
+            docker("volume", "rm", "--force", volume, check=False)
+        docker("network", "rm", self.network, check=False)
+
     def hub_container(self) -> str:
         return docker("ps", "--quiet", "--filter", f"label=com.docker.compose.project={self.project}",
                       "--filter", "label=com.docker.compose.service=jupyterhub").split()[0]
@@ -332,8 +339,14 @@ class Upstream:
         answer(f"http://127.0.0.1:{self.port}/hub/health")
         return time.monotonic() - started
 
-    def remove(self) -> None:
+    def remove(self, users: list[str] = ()) -> None:
+        """The example, the servers it spawned (on its network) and these users' volumes."""
+        spawned = docker("ps", "--all", "--quiet", "--filter", f"network={self.project}-network").split()
+        if spawned:
+            docker("rm", "--force", *spawned, check=False)
         self.compose("down", "--volumes")
+        for name in users:  # its volume template, jupyterhub-user-{username}
+            docker("volume", "rm", "--force", f"jupyterhub-user-{name}", check=False)
         docker("image", "rm", self.image, check=False)
 
 
@@ -472,10 +485,7 @@ def main() -> None:
             report["hub_api"] = hub_api_load(bench, args.api_users, args.api_seconds)
         finally:
             log("removing the benchmark stacks")
-            subprocess.run([sys.executable, "-m", "invoke", "stop"], cwd=root, capture_output=True)
-            for volume in docker("volume", "ls", "--quiet", "--filter", f"name=^{bench.project}-").split():
-                docker("volume", "rm", "--force", volume, check=False)
-            docker("network", "rm", bench.network, check=False)
+            bench.remove()
             if upstream:
                 upstream.remove()
 

@@ -57,15 +57,16 @@ def container_cpu(container: str) -> float:
     raise RuntimeError(f"no cgroup CPU account for {container[:12]}: run this on the Docker host")
 
 
-def answer(url: str, timeout: float = 300) -> None:
+def answer(url: str, timeout: float = 300, every: float = 0.05, verify=True) -> None:
+    """Until URL answers 200 itself: a redirect (the hub's, for a route the proxy lacks yet) is no answer."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, verify=verify, timeout=10, allow_redirects=False).status_code == 200:
                 return
         except requests.RequestException:
             pass
-        time.sleep(0.05)
+        time.sleep(every)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 

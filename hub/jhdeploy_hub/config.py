@@ -73,12 +73,13 @@ def update_spawner(hub, c) -> None:
     c.DockerSpawner.remove = True
     # Labels let `invoke stop` find containers the hub left behind, and `invoke logs --user` a user's.
     labels = hub["labels"]
-    c.DockerSpawner.extra_create_kwargs = {
-        "labels": {labels["stack"]: hub["project"], labels["user"]: "{raw_username}",
-                   labels["server"]: "{raw_servername}", labels["groups"]: hub["groups"]["digest"]},
+    create = {"labels": {labels["stack"]: hub["project"], labels["user"]: "{raw_username}",
+                         labels["server"]: "{raw_servername}", labels["groups"]: hub["groups"]["digest"]}}
+    if hub["mode"] != "swarm":  # a service takes it in its container spec (update_swarm)
         # Nothing reads a server's health (the spawner checks that it answers), and the image's check
-        # starts Python in every container every 15 s: a core's worth with a class running.
-        "healthcheck": {"Test": ["NONE"]}}
+        # starts Python in every container every 15 s: with a class running, 7 a second.
+        create["healthcheck"] = {"Test": ["NONE"]}
+    c.DockerSpawner.extra_create_kwargs = create
 
 
 def update_limits(hub, c) -> None:
@@ -185,8 +186,6 @@ def update_swarm(hub, c) -> None:
     # As with containers, swarm never restarts a server by itself (on another node, if its node was
     # drained or lost): the hub notices that it stopped, and the user starts it again from the hub.
     c.SwarmSpawner.extra_task_spec = {"restart_policy": {"Condition": "none"}}
-    # Services take these as create_service's arguments: the labels, not a container's health check.
-    c.SwarmSpawner.extra_create_kwargs = {"labels": c.DockerSpawner.extra_create_kwargs["labels"]}
     c.SwarmSpawner.extra_container_spec = {
         # A swarm task counts as running only once the image's health check has passed (every 15 s in
         # our image): the spawner's own readiness wait checks the server instead (docs/scaling.md).
