@@ -39,7 +39,8 @@ LAYERS: tuple[Layer, ...] = (
           "system packages, trusted CAs and the notebook directory", ("conf/notebook/apt.txt",)),
     Layer("notebook_body", "notebook-body", "dockerfiles/Dockerfile.notebook_body", "LOCAL_NOTEBOOK_BODY",
           "LOCAL_NOTEBOOK_BASE", ("JUPYTERHUB_VERSION", "JUPYTERLAB_VERSION", "NOTEBOOK_VERSION",
-                                  "RESOURCE_USAGE_VERSION", "NOTEBOOK_BUILD_RETRIES", "NOTEBOOK_BUILD_RETRY_DELAY"),
+                                  "RESOURCE_USAGE_VERSION", "COLLABORATION_VERSION", "NOTEBOOK_BUILD_RETRIES",
+                                  "NOTEBOOK_BUILD_RETRY_DELAY"),
           "the Python environment (the slow, network-bound layer)",
           ("scripts/install-environment.sh", "conf/notebook/requirements.txt", "conf/notebook/environment.yml",
            "conf/notebook/kernels")),
@@ -48,7 +49,7 @@ LAYERS: tuple[Layer, ...] = (
           "server and JupyterLab settings, the hub's notice in JupyterLab, the conda hook snapshot, health check "
           "(fast)",
           ("conf/notebook/jupyter_server_config.py", "conf/notebook/overrides.json", "scripts/lab-overrides.py",
-           "conf/notebook/labextensions", "scripts/conda-hook-snapshot.sh")),
+           "conf/notebook/labextensions", "conf/notebook/sharing", "scripts/conda-hook-snapshot.sh")),
 )
 BY_NAME = {layer.name: layer for layer in LAYERS}
 

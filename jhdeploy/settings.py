@@ -186,6 +186,13 @@ SETTINGS: tuple[Setting, ...] = (
             kind="names", optional=True, hub=True),
     Setting("OAUTH_LOGIN_SERVICE", "single sign-on", AUTH,
             "generic_oauth: the name on the login button (\"Sign in with ...\").", hub=True),
+    Setting("SHARING", "no", AUTH,
+            "yes: users may share their servers with a link (and, with SHARING_BY_NAME, with users and groups), "
+            "and edit notebooks together in real time. A share gives access to the owner's server: its files and "
+            "its kernels, as the owner.", kind="bool", hub=True),
+    Setting("SHARING_BY_NAME", "no", AUTH,
+            "With SHARING=yes: users may also share with a user or a group by name. They can then see the "
+            "names of every user and group on the hub.", kind="bool", hub=True),
     Setting("ALLOW_NAMED_SERVERS", "no", AUTH,
             "yes: each user may run several named servers, each with its own container and volume.",
             kind="bool", hub=True),
@@ -246,6 +253,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RESOURCE_USAGE_VERSION", "1.3.0", IMAGES,
             "jupyter-resource-usage version in the notebook image: users see their memory against their "
             "server's limit in the status bar.", kind="version"),
+    Setting("COLLABORATION_VERSION", "5.0.4", IMAGES,
+            "jupyter-collaboration version in the notebook image: real-time collaboration, on only with "
+            "SHARING=yes.", kind="version"),
     Setting("JUPYTERHUB_BASE_IMAGE", "quay.io/jupyterhub/jupyterhub:${JUPYTERHUB_VERSION}", IMAGES,
             "Base of the hub image. Point it at a mirror or a private registry if needed.", kind="image"),
     Setting("LOCAL_HUB_IMAGE", "jupyterhub-hub:latest", IMAGES,

@@ -369,7 +369,17 @@ class Stack:
                 scopes = list(service.scopes)
                 scopes += [scope for decision, more in service.scopes_when if namespace[decision] for scope in more]
                 roles[service.name] = {"scopes": scopes, "services": [service.name]}
+        if self.settings["SHARING"]:
+            roles["user"] = {"scopes": self.user_scopes()}
         return services, roles
+
+    def user_scopes(self) -> list[str]:
+        """JupyterHub's `user` role with SHARING, as its sharing tutorial grants it: users share their own
+        servers (share codes need nothing more); by name, they also see every user's and group's name."""
+        scopes = ["self", "shares!user"]
+        if self.settings["SHARING_BY_NAME"]:
+            scopes += ["read:users:name", "read:groups:name"]
+        return scopes
 
     @property
     def user_groups(self) -> dict[str, list[str]] | None:

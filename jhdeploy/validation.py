@@ -144,11 +144,18 @@ def metrics_problems(stack: Stack) -> Iterator[str]:
         yield str(error)
 
 
+def sharing_problems(stack: Stack) -> Iterator[str]:
+    s = stack.settings
+    if s["SHARING_BY_NAME"] and not s["SHARING"]:
+        yield "SHARING_BY_NAME=yes needs SHARING=yes: it adds sharing by name to sharing with a link."
+
+
 def problems(stack: Stack, provided: frozenset[str] = frozenset()) -> list[str]:
     """Every rule the stack breaks; empty when a task may act on it. The SSL mode's record says which
     certificate rules apply; `provided` names secret files that a restore brings along."""
     rules = [file_problems, shared_folder_problems, functools.partial(auth_problems, provided=provided),
-             swarm_problems, functools.partial(snapshot_problems, provided=provided), metrics_problems]
+             swarm_problems, functools.partial(snapshot_problems, provided=provided), metrics_problems,
+             sharing_problems]
     rules += [acme_problems] if stack.ssl.acme else []
     rules += [own_certificate_problems] if stack.ssl.tls_files else []
     return [problem for rule in rules for problem in rule(stack)]

@@ -7,10 +7,12 @@ import hashlib
 import hmac
 
 import bcrypt
+from jupyterhub import orm
 from jupyterhub.auth import Authenticator
 from jupyterhub.utils import maybe_future
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.orm import UserInfo
+from sqlalchemy.orm import object_session
 from traitlets import Dict, Unicode
 from traitlets.utils.importstring import import_item
 
@@ -62,6 +64,17 @@ class UserlistGroups(Authenticator):
 
     async def refresh_user(self, user, handler=None):
         return {"name": user.name, "groups": self.user_groups.get(user.name, [])}
+
+    def add_user(self, user):
+        """At the hub's start JupyterHub adds every user it knows, userlist's among them: each gets their
+        groups then, so that a group exists (and can be shared with) before any of its members logs in."""
+        orm_user = getattr(user, "orm_user", user)
+        db = object_session(orm_user)
+        if db is not None:  # as refresh_user: a user whom userlist gives no group is in none
+            orm_user.groups = [orm.Group.find(db, name) or orm.Group(name=name)
+                               for name in self.user_groups.get(orm_user.name, [])]
+            db.commit()
+        return super().add_user(user)
 
 
 def with_userlist_groups(authenticator_class: str) -> type:

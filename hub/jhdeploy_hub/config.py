@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from jhdeploy_hub import authenticators, compat, contract, diskuse, groups
+from jhdeploy_hub import authenticators, compat, contract, diskuse, groups, sharing
 
 CONF = Path(contract.CONF)
 ANNOUNCEMENT = CONF / contract.ANNOUNCEMENT_FILE
@@ -169,9 +169,22 @@ def update_services(hub, c, read=read_file) -> None:
         if "token_file" in spec:
             service["api_token"] = read(spec["token_file"]).strip()
         services.append(service)
-    if services:  # none: JupyterHub's defaults stay, for conf/jupyterhub_config.d to extend
+    # None: JupyterHub's defaults stay, for conf/jupyterhub_config.d to extend.
+    if services:
         c.JupyterHub.services = services
+    if hub["roles"]:
         c.JupyterHub.load_roles = [{"name": name, **role} for name, role in hub["roles"].items()]
+
+
+def update_sharing(hub, c) -> None:
+    """SHARING: the share page (jhdeploy_hub.sharing), and real-time collaboration in users' servers, which
+    the notebook image turns on when it sees JHDEPLOY_SHARING. The user role's scopes come with the roles
+    (update_services). JupyterHub logs that extra_handlers is deprecated in favour of a service: a service's
+    page could not call the hub's API with the user's own session."""
+    on, by_name = hub["settings"]["SHARING"], hub["settings"]["SHARING_BY_NAME"]
+    if on:
+        c.JupyterHub.extra_handlers = [(r"/shares", sharing.SharesHandler, {"by_name": by_name})]
+        c.Spawner.environment = {"JHDEPLOY_SHARING": "1"}
 
 
 def update_swarm(hub, c) -> None:
@@ -397,7 +410,8 @@ def update_branding(hub, c) -> None:
     if hub["logo_file"]:
         c.JupyterHub.logo_file = hub["logo_file"]
     c.JupyterHub.template_paths = [str(CONF / "templates")]
-    c.JupyterHub.template_vars = {"announcement": announcement, "disk_notice": functools.partial(disk_notice, hub)}
+    c.JupyterHub.template_vars = {"announcement": announcement, "disk_notice": functools.partial(disk_notice, hub),
+                                  "sharing": hub["settings"]["SHARING"]}
 
 
 def update_logging(hub, c) -> None:
@@ -433,6 +447,7 @@ def apply_config(hub: dict, c, read_secret=read_file) -> None:
     update_groups(hub, c)
     update_disk(hub, c)
     update_services(hub, c, read_secret)
+    update_sharing(hub, c)
     update_swarm(hub, c)
     update_ui(hub, c)
     update_branding(hub, c)

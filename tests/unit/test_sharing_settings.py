@@ -1,0 +1,61 @@
+"""Issue 31: SHARING and SHARING_BY_NAME in the hub's roles, its page, and users' servers."""
+
+from __future__ import annotations
+
+import pytest
+from configs import applied, stack
+from jhdeploy_hub import sharing
+
+from jhdeploy import validation
+
+
+def user_role(c) -> dict | None:
+    roles = c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else []
+    return next((role for role in roles if role["name"] == "user"), None)
+
+
+def test_without_sharing_users_keep_jupyterhubs_role_and_get_no_page_nor_collaboration():
+    c = applied()
+    assert user_role(c) is None
+    assert "extra_handlers" not in c.JupyterHub
+    assert "environment" not in c.Spawner
+    assert c.JupyterHub.template_vars["sharing"] is False
+
+
+def test_sharing_lets_users_share_their_own_servers_by_link_only():
+    c = applied(SHARING="yes")
+    assert user_role(c) == {"name": "user", "scopes": ["self", "shares!user"]}
+    [(path, handler, kwargs)] = c.JupyterHub.extra_handlers
+    assert (path, handler, kwargs) == (r"/shares", sharing.SharesHandler, {"by_name": False})
+    assert c.Spawner.environment == {"JHDEPLOY_SHARING": "1"}
+    assert c.JupyterHub.template_vars["sharing"] is True
+
+
+def test_sharing_by_name_lets_users_see_names_and_nothing_more():
+    c = applied(SHARING="yes", SHARING_BY_NAME="yes")
+    assert user_role(c)["scopes"] == ["self", "shares!user", "read:users:name", "read:groups:name"]
+    assert c.JupyterHub.extra_handlers[0][2] == {"by_name": True}
+
+
+def test_the_user_role_comes_with_the_services_roles():
+    c = applied(SHARING="yes", METRICS="yes")
+    names = [role["name"] for role in c.JupyterHub.load_roles]
+    assert "user" in names and "prometheus" in names
+
+
+def test_sharing_by_name_without_sharing_is_refused_with_the_keys():
+    problems = validation.problems(stack(SHARING_BY_NAME="yes"))
+    assert problems == ["SHARING_BY_NAME=yes needs SHARING=yes: it adds sharing by name to sharing with a link."]
+
+
+@pytest.mark.parametrize("key", ["SHARING", "SHARING_BY_NAME"])
+def test_a_bad_sharing_value_names_the_key(key):
+    from jhdeploy import settings
+
+    with pytest.raises(settings.SettingsError) as error:
+        settings.from_mapping({key: "maybe"})
+    assert key in str(error.value) and "maybe" in str(error.value)
+
+
+def test_a_new_link_lasts_a_day_unless_the_user_picks_another():
+    assert sharing.LINK_EXPIRY[sharing.DEFAULT_LINK_EXPIRY] == 86400
