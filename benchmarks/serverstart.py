@@ -16,6 +16,13 @@ inside the image, and the same image started with it on and off
 (`--ServerApp.jpserver_extensions NAME=False`), alternately, whose difference is within
 the runs' spread when the extension is small.
 
+    python benchmarks/serverstart.py --env JHDEPLOY_SHARING=1 OUR_IMAGE [--runs 9]
+
+With --env, what a variable that the hub sets adds to a start of IMAGE (SHARING's real-time
+collaboration): whole starts and the first /lab page with it set and unset, alternately. The
+first form, with the image before a change as BASE_IMAGE, says what the change costs a start
+when the variable is unset.
+
 run.py imports `bare_start` and `container_cpu` for its floor and spawn figures.
 """
 
@@ -193,13 +200,38 @@ def extension_cost(image: str, name: str, runs: int) -> dict:
             "start_spread_cpu_s": round(statistics.pstdev(off_cpu), 3), "import_cpu_s": round(imports, 3)}
 
 
+def environment_cost(image: str, variable: str, runs: int) -> dict:
+    """Median wall and CPU seconds per start, and CPU of the first /lab, with `variable` (NAME=VALUE) set and
+    unset, started alternately."""
+    starts: dict[str, list[dict]] = {"with": [], "without": []}
+    for _ in range(runs):
+        starts["with"].append(bare_start(image, lab=True, env=(variable,)))
+        starts["without"].append(bare_start(image, lab=True))
+    report = {"image": image, "variable": variable, "runs": runs}
+    for name, found in starts.items():
+        report[name] = {key: round(statistics.median(s[key] for s in found), 3)
+                        for key in ("wall_s", "cpu_s", "lab_page_cpu_s")}
+    report["start_difference_cpu_s"] = round(report["with"]["cpu_s"] - report["without"]["cpu_s"], 3)
+    report["start_spread_cpu_s"] = round(statistics.pstdev(s["cpu_s"] for s in starts["without"]), 3)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("base", nargs="?", help="the unmodified base image (DOCKER_NOTEBOOK_BASE)")
     parser.add_argument("image", help="our built notebook image (LOCAL_NOTEBOOK_IMAGE)")
     parser.add_argument("--runs", type=int, default=5, help="starts of each image; medians are reported")
     parser.add_argument("--extension", help="only the CPU this server extension adds to a start of IMAGE")
+    parser.add_argument("--env", help="only what setting this NAME=VALUE in the server's environment adds to a "
+                                      "start of IMAGE")
     args = parser.parse_args()
+    if args.env:
+        report = environment_cost(args.image, args.env, args.runs)
+        print(json.dumps(report, indent=2))
+        print(f"{args.env}: a start took {report['with']['cpu_s']} CPU-s with it and {report['without']['cpu_s']} "
+              f"without (runs spread by {report['start_spread_cpu_s']}); the first /lab "
+              f"{report['with']['lab_page_cpu_s']} vs {report['without']['lab_page_cpu_s']} CPU-s")
+        return
     if args.extension:
         report = extension_cost(args.image, args.extension, args.runs)
         print(json.dumps(report, indent=2))
@@ -208,7 +240,7 @@ def main() -> None:
               f"(runs spread by {report['start_spread_cpu_s']})")
         return
     if not args.base:
-        parser.error("BASE_IMAGE is needed unless --extension is given")
+        parser.error("BASE_IMAGE is needed unless --extension or --env is given")
     report = {"base": measure(args.base, args.runs), "ours": measure(args.image, args.runs)}
     report["cpu_ratio"] = round(report["ours"]["cpu_s"] / report["base"]["cpu_s"], 2)
     print(json.dumps(report, indent=2))

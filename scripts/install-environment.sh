@@ -6,6 +6,7 @@
 #   3. the pinned JupyterHub (its single-user part), JupyterLab, Notebook and jupyter-resource-usage
 #      (users see their memory against the limit) -> with the base's own
 #      package manager (mamba or conda) when it has one, else pip: JupyterHub must equal the hub's;
+#      then jupyter-collaboration (real-time collaboration on shared servers) -> always pip;
 #   4. requirements.txt -> pip;
 #   5. bytecode for every installed module.
 # Each download step is retried with a doubling delay: mirrors and channels time out. After each
@@ -98,6 +99,11 @@ else
     "jupyter-resource-usage==${RESOURCE_USAGE_VERSION}" \
     "$rfc3987"
 fi
+# Real-time collaboration for shared servers (SHARING=yes), with pip in both branches, after the
+# conda install: pip then finds the JupyterLab it needs (>=4.6) and adds only its own packages, the
+# same on every base. Installed but off: the notebook_image layer switches it on only where the hub
+# sets JHDEPLOY_SHARING=1.
+retry pip install --no-cache-dir "jupyter-collaboration==${COLLABORATION_VERSION}"
 fix_permissions
 
 if has_content "$inputs/requirements.txt"; then

@@ -49,3 +49,32 @@ def spawn_refusal(message: str, reason: str, status_code: int) -> Exception:
         error.jupyterhub_message = message
         return error
     return SpawnException(message, reason=reason, status_code=status_code)
+
+
+def patch_group_share_tokens() -> bool:
+    """JupyterHub 5 and 6 cut a token's scopes to its owner's, counting the shares made with the owner but not
+    with the owner's groups (scopes.get_scopes_for): a member of a group that a server was shared with sees it
+    under "shared with me", then that server refuses them ("discarding scopes ... not present in roles of
+    owner"). The owner's expanded scopes count their groups' shares too, as they do for the user's own
+    session. Returns True if the patch was needed."""
+    import inspect
+
+    from jupyterhub import orm, roles, scopes
+
+    token_branch = inspect.getsource(scopes.get_scopes_for).split("else:")[0]
+    if ".groups" in token_branch or getattr(roles.roles_to_expanded_scopes, "counts_group_shares", False):
+        return False
+    original = roles.roles_to_expanded_scopes
+
+    def roles_to_expanded_scopes(owner_roles, owner):
+        expanded = original(owner_roles, owner)
+        if isinstance(owner, orm.User):
+            for group in owner.groups:
+                for share in group.shared_with_me:
+                    expanded = expanded | scopes.expand_share_scopes(share)
+        return expanded
+
+    roles_to_expanded_scopes.counts_group_shares = True
+    roles_to_expanded_scopes.__wrapped__ = original
+    roles.roles_to_expanded_scopes = roles_to_expanded_scopes
+    return True

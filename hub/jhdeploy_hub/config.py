@@ -183,6 +183,7 @@ def update_sharing(hub, c) -> None:
     page could not call the hub's API with the user's own session."""
     on, by_name = hub["settings"]["SHARING"], hub["settings"]["SHARING_BY_NAME"]
     if on:
+        compat.patch_group_share_tokens()
         c.JupyterHub.extra_handlers = [(r"/shares", sharing.SharesHandler, {"by_name": by_name})]
         c.Spawner.environment = {"JHDEPLOY_SHARING": "1"}
 

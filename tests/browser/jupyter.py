@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from chromium import Browser
-from harness import Deployment
+from harness import Deployment, docker
+from hubclient import HubClient
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
@@ -49,3 +53,17 @@ def run_in_new_cell(browser: Browser, code: str, since) -> str:
     keys(browser, code)
     keys(browser, Keys.SHIFT, Keys.ENTER)
     return browser.element(".jp-OutputArea-output", timeout=90).text
+
+
+def collaboration_in(hub: Deployment, client: HubClient, user: str) -> dict[str, bool]:
+    """What the user's running server loaded of jupyter-collaboration: its server extension (the server's log
+    says so), and its JupyterLab extension, served and not disabled in /lab's page config."""
+    logs = docker("logs", f"{hub.project}-{user}")
+    server = "jupyter_server_ydoc | extension was successfully loaded" in logs.stdout + logs.stderr
+    page = client.get(f"/user/{user}/lab").text
+    found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S)
+    assert found, page[:500]
+    config = json.loads(found.group(1))
+    served = {extension["name"] for extension in config["federated_extensions"]}
+    lab = "@jupyter/docprovider-extension" in served - set(config["disabledExtensions"])
+    return {"server": server, "lab": lab}

@@ -13,7 +13,7 @@ import re
 import pytest
 from chromium import Browser
 from harness import TEST_IMAGES, docker
-from jupyter import assert_clean, keys, log_in, run_in_new_cell
+from jupyter import assert_clean, collaboration_in, keys, log_in, run_in_new_cell
 from selenium.webdriver.common.keys import Keys
 
 pytestmark = pytest.mark.browser
@@ -246,6 +246,22 @@ def test_the_home_page_creates_a_named_server_and_opens_it(hub, bob):
     assert bob.element(f"{row} .server-link").get_attribute("href").endswith("/user/bob/analysis/")
     bob.shot("home-named-server")
     assert_clean(bob, since)
+
+
+def test_without_sharing_there_is_no_share_button_page_api_or_collaboration(hub, bob):
+    """SHARING unset (issue 31): nothing of it shows, JupyterHub's sharing API refuses a user, and the
+    servers load no collaboration extension."""
+    since = bob.mark()
+    bob.get(hub.url + "hub/home")
+    bob.element("#start")
+    assert not bob.find(".share-server")
+    bob.get(hub.url + "hub/shares")
+    assert bob.element("h1").text.startswith("404")
+    client = hub.logged_in("bob")
+    assert client.api("POST", "/share-codes/bob/", json={}).status_code == 403
+    assert client.api("POST", "/shares/bob/", json={"user": "carol"}).status_code == 403
+    assert collaboration_in(hub, client, "bob") == {"server": False, "lab": False}
+    assert_clean(bob, since, expected=(f"GET {hub.url}hub/shares -> 404", "hub/shares - Failed to load resource"))
 
 
 def test_an_admin_stops_and_starts_a_users_server_from_the_admin_page(browsers, hub, bob):

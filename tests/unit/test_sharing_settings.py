@@ -59,3 +59,27 @@ def test_a_bad_sharing_value_names_the_key(key):
 
 def test_a_new_link_lasts_a_day_unless_the_user_picks_another():
     assert sharing.LINK_EXPIRY[sharing.DEFAULT_LINK_EXPIRY] == 86400
+
+
+def test_a_token_of_a_group_member_keeps_the_groups_share(monkeypatch):
+    """JupyterHub's own scopes for a token (what a shared server asks the hub) with the patch in force."""
+    from jhdeploy_hub import compat
+    from jupyterhub import orm, roles, scopes
+
+    current = roles.roles_to_expanded_scopes  # JupyterHub's own, also after a test that applied SHARING=yes
+    monkeypatch.setattr(roles, "roles_to_expanded_scopes", getattr(current, "__wrapped__", current))
+    db = orm.new_session_factory("sqlite:///:memory:")()
+    alice, carol = orm.User(name="alice"), orm.User(name="carol")
+    bio101 = orm.Group(name="bio101", users=[carol])
+    spawner = orm.Spawner(user=alice, name="")
+    db.add_all([alice, carol, bio101, spawner, orm.OAuthClient(identifier="jupyterhub")])
+    db.commit()
+    orm.Share.grant(db, spawner, bio101, scopes=["access:servers!server=alice/"])
+    token = orm.APIToken.find(db, carol.new_api_token(scopes=["access:servers!server=alice/"]))
+
+    assert "access:servers!server=alice/" not in scopes.get_scopes_for(token)  # JupyterHub's bug
+    assert compat.patch_group_share_tokens() is True
+    assert "access:servers!server=alice/" in scopes.get_scopes_for(token)
+    bio101.users = []  # membership, not the past, decides
+    db.commit()
+    assert "access:servers!server=alice/" not in scopes.get_scopes_for(token)
