@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -95,7 +95,9 @@ class Browser:
     def wait(self, condition: Callable[[], object], timeout: float = 30, what: str = "") -> object:
         """Poll `condition` until it returns something true; fail naming `what`."""
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.25).until(lambda _: condition())
+            # A page that reloads while polled leaves stale elements: asked again at the next poll.
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.25,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(lambda _: condition())
         except TimeoutException:
             raise AssertionError(f"after {timeout:.0f} s, still waiting for {what or condition} "
                                  f"(at {self.url})") from None

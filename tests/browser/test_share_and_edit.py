@@ -185,8 +185,7 @@ def test_revoking_bob_closes_his_open_jupyterlab_and_refuses_his_next_request(hu
     rows[0].find_element("css selector", "button").click()
     alice.wait(lambda: "bob" not in alice.element("#server-default .access tbody").text, what="bob's row to go")
     # His open JupyterLab (its WebSockets) is cut within a few seconds, and it shows why.
-    page = bob.wait_for_text("access to alice's server has ended", timeout=15)
-    assert "alice" in page.text
+    bob.wait(lambda: "access to alice's server has ended" in bob.text(), timeout=15, what="the page that says so")
     assert time.monotonic() - revoked < 15
     bob.shot("share-revoked", doc=True)
     # His next requests to alice's server are refused: a page, and her files through the API.
@@ -208,7 +207,8 @@ def test_an_expired_link_is_refused_with_a_page_that_says_so(hub, alice, bob):
 def test_admins_see_every_share(browsers, hub, alice):
     admin = trusting(browsers, hub)
     since = admin.mark()
-    log_in_to(admin, hub, "admin", "/hub/shares")
+    log_in_to(admin, hub, "admin", "/hub/home")
+    click(admin, "#jhdeploy-sharing-nav")
     shares = admin.wait_for_text("group bio101", css="#all-shares tbody")
     assert "alice" in shares.text
     assert_clean(admin, since, expected=LEFT)

@@ -83,3 +83,23 @@ def test_a_token_of_a_group_member_keeps_the_groups_share(monkeypatch):
     bio101.users = []  # membership, not the past, decides
     db.commit()
     assert "access:servers!server=alice/" not in scopes.get_scopes_for(token)
+
+
+@pytest.mark.parametrize("leaves", ["owner", "guest"])
+def test_shares_go_with_a_user_who_is_deleted(leaves):
+    """What tmp_authenticator relies on: the culler deletes a temporary user, and JupyterHub's database drops
+    the shares of their servers and the shares made with them."""
+    from jupyterhub import orm
+
+    db = orm.new_session_factory("sqlite:///:memory:")()
+    owner, guest = orm.User(name="tmp-owner"), orm.User(name="tmp-guest")
+    spawner = orm.Spawner(user=owner, name="")
+    db.add_all([owner, guest, spawner])
+    db.commit()
+    orm.Share.grant(db, spawner, guest)
+    orm.ShareCode.new(db, spawner, scopes=["access:servers!server=tmp-owner/"])
+    db.delete(owner if leaves == "owner" else guest)
+    db.commit()
+    assert db.query(orm.Share).count() == 0
+    if leaves == "owner":
+        assert db.query(orm.ShareCode).count() == 0

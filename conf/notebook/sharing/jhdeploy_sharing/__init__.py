@@ -160,11 +160,11 @@ def _load_jupyter_server_extension(serverapp):
     home = os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/home"
     provider = serverapp.identity_provider
     try:
-        from jupyterhub.services.auth import _ExpiringDict  # HubOAuth's cache class, which we narrow
-
         if not owner or not hasattr(provider, "hub_auth"):
             raise TypeError(f"no JupyterHub identity provider ({type(provider).__name__}, user {owner!r})")
-        Guard(provider, owner, home, log).install(_ExpiringDict)
+        # HubOAuth's own cache class (jupyterhub.services.auth._ExpiringDict), narrowed; taken from the instance,
+        # so that nothing of JupyterHub is imported here: a server the hub spawns has it already.
+        Guard(provider, owner, home, log).install(type(provider.hub_auth.cache))
     except Exception as e:  # keep serving the owner: the guard only ever removes access
         log.warning("jhdeploy_sharing: revoked shares are NOT enforced early on this server: %s", e)
         return
