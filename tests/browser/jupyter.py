@@ -17,6 +17,11 @@ def assert_clean(browser: Browser, since, expected: tuple[str, ...] = ()) -> Non
     assert not problems, "the browser saw:\n" + "\n".join(map(str, problems))
 
 
+def trusting(browsers, hub: Deployment) -> Browser:
+    """A browser that trusts the stack's generated certificate, as its admin's does after accepting it."""
+    return browsers.new(trust={hub.cert: "server"})
+
+
 def log_in(browser: Browser, hub: Deployment, name: str, url: str = "") -> None:
     """Through the login form, with the password NAME types; URL: the hub's address if not hub.url."""
     browser.get((url or hub.url) + "hub/login")

@@ -4,8 +4,7 @@ hub's pages and in JupyterLab, and the usage report's page shows its charts and 
 from __future__ import annotations
 
 import pytest
-from chromium import Browser
-from jupyter import assert_clean, log_in
+from jupyter import assert_clean, log_in, trusting
 
 pytestmark = pytest.mark.browser
 
@@ -41,9 +40,6 @@ def hub(deployment):
     deployment.invoke("usage", "--disk", "--scan")
     return deployment
 
-
-def trusting(browsers, hub) -> Browser:
-    return browsers.new(trust={hub.cert: "server"})
 
 
 def test_a_start_over_the_limit_is_refused_with_what_the_user_uses(browsers, hub):

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 from chromium import Browser
-from jupyter import assert_clean, collaboration_in, keys, log_in
+from jupyter import assert_clean, collaboration_in, keys, log_in, trusting
 from selenium.webdriver.common.keys import Keys
 
 pytestmark = pytest.mark.browser
@@ -33,9 +33,6 @@ def hub(deployment):
     deployment.invoke("start")
     return deployment
 
-
-def trusting(browsers, hub) -> Browser:
-    return browsers.new(trust={hub.cert: "server"})
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import re
 import pytest
 from chromium import Browser
 from harness import TEST_IMAGES, docker
-from jupyter import assert_clean, collaboration_in, keys, log_in, run_in_new_cell
+from jupyter import assert_clean, collaboration_in, keys, log_in, run_in_new_cell, trusting
 from selenium.webdriver.common.keys import Keys
 
 pytestmark = pytest.mark.browser
@@ -85,10 +85,6 @@ def hub(deployment):
     deployment.invoke("announce", "--message", ANNOUNCEMENT)
     return deployment
 
-
-def trusting(browsers, hub) -> Browser:
-    """A browser that trusts the stack's generated certificate, as its admin's does after accepting it."""
-    return browsers.new(trust={hub.cert: "server"})
 
 
 @pytest.fixture(scope="module")
