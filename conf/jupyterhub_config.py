@@ -10,7 +10,9 @@ import sys
 from jhdeploy_hub import config
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
-config.apply_config(config.load_settings(), c)
+hub = config.load_settings()
+config.apply_config(hub, c)
+config.end_shares_when_off(hub, c)
 
 for snippet in config.snippets():
     print(f"Loading config snippet {snippet}", file=sys.stderr)

@@ -148,6 +148,9 @@ def apply_changes(c, stack: Stack, before: Stack | None, timeout: float) -> None
     if in_front:
         say(f"! {', '.join(in_front)} changed: recreating it drops users' open connections for a few seconds. "
             "Their servers keep running.")
+    if before.settings["SHARING"] and not stack.settings["SHARING"]:
+        say("! SHARING is off now: every share and share link ends as the hub restarts; guests lose their access "
+            "to others' servers (the owners keep theirs).")
     if changed:  # before the hub, which gives a new proxy its routes when it starts
         engine.compose(c, stack, ["up", "--detach", "--no-deps", *changed])
     engine.compose(c, stack, ["up", "--detach", "--no-deps", "--force-recreate", "--remove-orphans", HUB_SERVICE])

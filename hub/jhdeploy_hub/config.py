@@ -188,6 +188,13 @@ def update_sharing(hub, c) -> None:
         c.Spawner.environment = {"JHDEPLOY_SHARING": "1"}
 
 
+def end_shares_when_off(hub, c) -> None:
+    """With SHARING off, no share outlives the restart (jhdeploy_hub.sharing.end_all); the hub's own start
+    runs this after apply_config, which only sets values."""
+    if not hub["settings"]["SHARING"]:
+        sharing.end_all(c.JupyterHub.db_url, lambda message: print(message, file=sys.stderr))
+
+
 def update_swarm(hub, c) -> None:
     """`invoke swarm-deploy`: users' servers become swarm services."""
     if hub["mode"] != "swarm":

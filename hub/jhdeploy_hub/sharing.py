@@ -34,3 +34,25 @@ class SharesHandler(BaseHandler):
             "shares.html", servers=servers, by_name=self.by_name, is_admin=user.admin,
             link_expiry=LINK_EXPIRY, default_link_expiry=DEFAULT_LINK_EXPIRY)
         self.finish(html)
+
+
+def end_all(db_url: str, log) -> None:
+    """SHARING off: every share and share link ends when the hub starts. JupyterHub would keep them working
+    (the role only stops new ones), with no page left to see or revoke them; `invoke restart` says so first.
+    Before JupyterHub opens the database; a database without the tables (older, or new) has nothing to end."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            tables = sqlalchemy.inspect(connection)
+            ended = {table: connection.execute(sqlalchemy.text(f"DELETE FROM {table}")).rowcount
+                     for table in ("share_codes", "shares") if tables.has_table(table)}
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        log(f"SHARING is off, but the shares could not be checked: {error}")
+        return
+    finally:
+        engine.dispose()
+    if any(ended.values()):
+        log(f"SHARING is off: ended {ended.get('shares', 0)} share(s) and {ended.get('share_codes', 0)} "
+            "share link(s).")

@@ -211,3 +211,16 @@ def test_admins_see_every_share(browsers, hub, alice):
     assert_clean(admin, since, expected=LEFT)
     browsers.open.remove(admin)
     admin.close()
+
+
+def test_turning_sharing_off_ends_every_share_and_says_so_first(hub, alice):
+    hub.env.update(SHARING="no", SHARING_BY_NAME="no")
+    hub.write_env()
+    restarted = hub.invoke("restart")
+    assert "SHARING is off now: every share and share link ends" in restarted.stdout
+    admin = hub.logged_in("admin")
+    assert admin.api("GET", "/shares/alice").json()["items"] == []
+    assert admin.api("GET", "/share-codes/alice/").json()["items"] == []
+    alice.get(hub.url + "hub/home")
+    alice.element("#start")
+    assert not alice.find(".share-server") and not alice.find("#jhdeploy-sharing-nav")

@@ -103,3 +103,35 @@ def test_shares_go_with_a_user_who_is_deleted(leaves):
     assert db.query(orm.Share).count() == 0
     if leaves == "owner":
         assert db.query(orm.ShareCode).count() == 0
+
+
+def test_with_sharing_off_the_hubs_start_ends_every_share_and_link(tmp_path):
+    from jupyterhub import orm
+
+    url = f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}"
+    db = orm.new_session_factory(url)()
+    owner, guest = orm.User(name="alice"), orm.User(name="bob")
+    spawner = orm.Spawner(user=owner, name="")
+    db.add_all([owner, guest, spawner])
+    db.commit()
+    orm.Share.grant(db, spawner, guest)
+    orm.ShareCode.new(db, spawner, scopes=["access:servers!server=alice/"])
+    db.close()
+    said = []
+    sharing.end_all(url, said.append)
+    assert said == ["SHARING is off: ended 1 share(s) and 1 share link(s)."]
+    db = orm.new_session_factory(url)()
+    assert db.query(orm.Share).count() == db.query(orm.ShareCode).count() == 0
+    assert db.query(orm.User).count() == 2  # nothing else
+    said.clear()
+    sharing.end_all(url, said.append)
+    assert said == []  # nothing to end, nothing said
+
+
+def test_ending_shares_never_stops_the_hub(tmp_path):
+    said = []
+    sharing.end_all(f"sqlite:///{tmp_path / 'new.sqlite'}", said.append)  # a first start: no tables yet
+    assert said == []
+    sharing.end_all(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.sqlite'}", said.append)
+    assert len(said) == 1 and said[0].startswith("SHARING is off, but the shares could not be checked")
+
