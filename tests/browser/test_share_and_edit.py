@@ -111,6 +111,9 @@ def test_alice_creates_a_link_that_lasts_a_day(hub, alice):
     assert expires != "never"
     alice.shot("share-page", doc=True)
     assert_clean(alice, since)
+    # Access only: starting and stopping her server takes the box she did not tick.
+    codes = hub.logged_in("alice").api("GET", "/share-codes/alice/").json()["items"]
+    assert {tuple(code["scopes"]) for code in codes} == {("access:servers!server=alice/",)}
     alice.link = link
 
 
