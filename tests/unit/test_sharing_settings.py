@@ -85,19 +85,27 @@ def test_a_token_of_a_group_member_keeps_the_groups_share(monkeypatch):
     assert "access:servers!server=alice/" not in scopes.get_scopes_for(token)
 
 
+def shared_server(url: str, owner_name: str, guest_name: str):
+    """A hub database (JupyterHub's ORM) where the owner's server is shared with the guest and has a link."""
+    from jupyterhub import orm
+
+    db = orm.new_session_factory(url)()
+    owner, guest = orm.User(name=owner_name), orm.User(name=guest_name)
+    spawner = orm.Spawner(user=owner, name="")
+    db.add_all([owner, guest, spawner])
+    db.commit()
+    orm.Share.grant(db, spawner, guest)
+    orm.ShareCode.new(db, spawner, scopes=[f"access:servers!server={owner_name}/"])
+    return db, owner, guest
+
+
 @pytest.mark.parametrize("leaves", ["owner", "guest"])
 def test_shares_go_with_a_user_who_is_deleted(leaves):
     """What tmp_authenticator relies on: the culler deletes a temporary user, and JupyterHub's database drops
     the shares of their servers and the shares made with them."""
     from jupyterhub import orm
 
-    db = orm.new_session_factory("sqlite:///:memory:")()
-    owner, guest = orm.User(name="tmp-owner"), orm.User(name="tmp-guest")
-    spawner = orm.Spawner(user=owner, name="")
-    db.add_all([owner, guest, spawner])
-    db.commit()
-    orm.Share.grant(db, spawner, guest)
-    orm.ShareCode.new(db, spawner, scopes=["access:servers!server=tmp-owner/"])
+    db, owner, guest = shared_server("sqlite:///:memory:", "tmp-owner", "tmp-guest")
     db.delete(owner if leaves == "owner" else guest)
     db.commit()
     assert db.query(orm.Share).count() == 0
@@ -109,14 +117,7 @@ def test_with_sharing_off_the_hubs_start_ends_every_share_and_link(tmp_path):
     from jupyterhub import orm
 
     url = f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}"
-    db = orm.new_session_factory(url)()
-    owner, guest = orm.User(name="alice"), orm.User(name="bob")
-    spawner = orm.Spawner(user=owner, name="")
-    db.add_all([owner, guest, spawner])
-    db.commit()
-    orm.Share.grant(db, spawner, guest)
-    orm.ShareCode.new(db, spawner, scopes=["access:servers!server=alice/"])
-    db.close()
+    shared_server(url, "alice", "bob")[0].close()
     said = []
     sharing.end_all(url, said.append)
     assert said == ["SHARING is off: ended 1 share(s) and 1 share link(s)."]
